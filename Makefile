@@ -1,0 +1,40 @@
+# vigia: `make demo` runs the demo site, `make test` runs the suite. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DURATION ?=
+SITE   ?= configs/demo.yaml
+
+.PHONY: venv demo test lint demo-model evaluate bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m pipeline.run $(SITE) $(if $(DURATION),--duration $(DURATION))
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy pipeline supervisor export engines
+
+$(VENV)/.train-installed: $(STAMP) requirements-train.txt
+	$(PY) -m pip install --quiet -r requirements-train.txt
+	touch $@
+
+demo-model: $(VENV)/.train-installed
+	$(PY) -m export.demo_model.train
+
+evaluate: $(STAMP)
+	$(PY) -m export.demo_model.evaluate --frames 300 --seed 12345
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""TensorRT engine building (`make engines`): ONNX in, serialized engine plus manifest out."""

@@ -1,0 +1,1 @@
+"""Model export: checkpoints to ONNX, and the demo detector trained on synthetic scenes."""

@@ -1,0 +1,1 @@
+"""vigia runtime: camera processes, shared-memory rings, batched inference."""
