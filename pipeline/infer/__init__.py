@@ -1,0 +1,1 @@
+"""Batched inference: letterbox maths, preprocessing, output decoding and backends."""
