@@ -24,6 +24,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy pipeline supervisor export engines
 
 $(VENV)/.train-installed: $(STAMP) requirements-train.txt

@@ -36,11 +36,15 @@ class Letterbox:
     @classmethod
     def fit(cls, src_w: int, src_h: int, dst_w: int, dst_h: int) -> Letterbox:
         if min(src_w, src_h, dst_w, dst_h) <= 0:
-            raise ValueError(f"letterbox sizes must be positive, got {src_w}x{src_h} -> {dst_w}x{dst_h}")
+            raise ValueError(
+                f"letterbox sizes must be positive, got {src_w}x{src_h} -> {dst_w}x{dst_h}"
+            )
         scale = min(dst_w / src_w, dst_h / src_h)
         new_w = min(dst_w, max(1, round(src_w * scale)))
         new_h = min(dst_h, max(1, round(src_h * scale)))
-        return cls(src_w, src_h, dst_w, dst_h, new_w, new_h, (dst_w - new_w) // 2, (dst_h - new_h) // 2)
+        return cls(
+            src_w, src_h, dst_w, dst_h, new_w, new_h, (dst_w - new_w) // 2, (dst_h - new_h) // 2
+        )
 
     @property
     def scale_x(self) -> float:

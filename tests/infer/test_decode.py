@@ -37,7 +37,9 @@ def test_decode_drops_low_scores_and_suppresses_same_class_overlaps():
 
 
 def test_decode_batch_and_empty_images():
-    out = np.concatenate([yolo_output([(10, 10, 4, 4, 1, 0.5)]), yolo_output([(0, 0, 1, 1, 0, 0.0)])])
+    out = np.concatenate(
+        [yolo_output([(10, 10, 4, 4, 1, 0.5)]), yolo_output([(0, 0, 1, 1, 0, 0.0)])]
+    )
     first, second = decode_yolo(out, conf_threshold=0.25, iou_threshold=0.5)
     assert first.shape == (1, 6) and second.shape == (0, 6)
 

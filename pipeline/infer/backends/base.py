@@ -54,7 +54,9 @@ def class_names_from_metadata(metadata: Mapping[str, str], num_classes: int) -> 
     try:
         parsed = ast.literal_eval(raw)
     except (ValueError, SyntaxError) as error:
-        raise ModelLoadError(f"model metadata 'names' is not a dict or list literal: {raw!r}") from error
+        raise ModelLoadError(
+            f"model metadata 'names' is not a dict or list literal: {raw!r}"
+        ) from error
     names = [parsed[i] for i in sorted(parsed)] if isinstance(parsed, dict) else list(parsed)
     if len(names) != num_classes:
         raise ModelLoadError(

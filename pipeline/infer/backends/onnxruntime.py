@@ -27,7 +27,9 @@ class OnnxRuntimeBackend:
 
         path = Path(path)
         if not path.is_file():
-            raise ModelLoadError(f"{path}: model file not found (run `make demo-model` or fix model.path)")
+            raise ModelLoadError(
+                f"{path}: model file not found (run `make demo-model` or fix model.path)"
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.log_severity_level = 3
@@ -61,7 +63,9 @@ class OnnxRuntimeBackend:
             raise ModelLoadError(f"{path}: expected one image input, found {len(inputs)}")
         shape = inputs[0].shape
         if len(shape) != 4 or not isinstance(shape[2], int) or not isinstance(shape[3], int):
-            raise ModelLoadError(f"{path}: expected input (B, 3, H, W) with fixed H, W, got {shape}")
+            raise ModelLoadError(
+                f"{path}: expected input (B, 3, H, W) with fixed H, W, got {shape}"
+            )
         out_shape = outputs[0].shape
         if len(out_shape) != 3 or not isinstance(out_shape[1], int) or out_shape[1] < 5:
             raise ModelLoadError(
