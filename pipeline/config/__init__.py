@@ -1,0 +1,6 @@
+"""Site configuration: models, loading with file:line errors, ROI and prompt files."""
+
+from pipeline.config.loading import ConfigError, Override, load_site_config
+from pipeline.config.models import CameraConfig, SiteConfig
+
+__all__ = ["CameraConfig", "ConfigError", "Override", "SiteConfig", "load_site_config"]
