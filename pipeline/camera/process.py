@@ -1,0 +1,235 @@
+"""The camera process's main loop.
+
+capture -> (decimate) -> letterbox straight into a ring slot -> publish
+results  -> match the held full-resolution frame by seq -> draw -> record -> detections line
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from pipeline.camera.draw import annotate
+from pipeline.camera.inflight import InFlight
+from pipeline.camera.outputs import DetectionsLog, Recorder, next_free_path
+from pipeline.camera.pacing import Decimator, Pacer
+from pipeline.camera.sources import CapturedFrame, FrameSource, SourceError, open_source
+from pipeline.config.models import CameraConfig, SiteConfig
+from pipeline.config.regions import Polygon
+from pipeline.infer.letterbox import Letterbox
+from pipeline.lifecycle import ExitCode, StopFlag, install_stop_signals
+from pipeline.logs import log_to_supervisor
+from pipeline.metering import WindowMeter
+from pipeline.shm.board import StatusBoard
+from pipeline.shm.ring import FrameMeta, FrameRing, Result, ResultRing
+from pipeline.shm.segments import SegmentNames
+from pipeline.shm.states import StreamState
+
+logger = logging.getLogger(__name__)
+
+IDLE_SLEEP = 0.002  # seconds between polls when neither a frame nor a result is due
+
+
+@dataclass(frozen=True)
+class CameraTask:
+    """Everything a camera process needs, picklable for the spawn start method."""
+
+    site: SiteConfig
+    camera: CameraConfig
+    camera_index: int  # position in site.cameras: ring names and board row (index + 1)
+    segments: SegmentNames
+    input_size: tuple[int, int]  # model input (width, height) in pixels
+    class_names: tuple[str, ...]
+    polygons: tuple[Polygon, ...]
+    run_dir: Path
+
+
+def camera_main(task: CameraTask, log_pipe: Connection) -> None:
+    """Process entry point (spawn target)."""
+    log_to_supervisor(log_pipe)
+    stop = install_stop_signals()
+    try:
+        code = CameraWorker(task, stop).run()
+    except Exception:
+        logger.exception("Camera Worker crashed")
+        code = ExitCode.CRASHED
+    sys.exit(int(code))
+
+
+class CameraWorker:
+    def __init__(self, task: CameraTask, stop: StopFlag) -> None:
+        self.task = task
+        self.stop = stop
+        site, camera = task.site, task.camera
+        slots, (width, height) = site.transport.ring_slots, task.input_size
+        self.board = StatusBoard.attach(task.segments.board(), len(site.cameras) + 1)
+        self.row = self.board.row(task.camera_index + 1)
+        self.ring = FrameRing.attach(task.segments.frames(task.camera_index), slots, height, width)
+        self.results = ResultRing.attach(
+            task.segments.results(task.camera_index), slots, site.model.max_detections
+        )
+        self.in_flight = InFlight(site.transport.max_in_flight, site.transport.result_timeout)
+        self.decimator = Decimator(camera.target_fps)
+        self.letterboxes: dict[tuple[int, int], Letterbox] = {}
+        self.captured = WindowMeter()
+        self.done = WindowMeter()
+        self.recorder: Recorder | None = None
+        self.detections_log: DetectionsLog | None = None
+        self.done_count = 0
+
+    def run(self) -> ExitCode:
+        camera = self.task.camera
+        logger.info("Camera Worker started (pid %d)", os.getpid())
+        self.row.stream_state = StreamState.CONNECTING
+        try:
+            source = open_source(camera.source)
+        except SourceError as error:
+            logger.error("%s; the camera stays offline", error)
+            self.row.stream_state = StreamState.OFFLINE
+            return ExitCode.SOURCE
+        self.row.stream_state = StreamState.STREAMING
+        self.row.fps_target = camera.target_fps or source.fps
+        self._open_outputs(source)
+        try:
+            self._loop(source)
+            self._drain()
+        finally:
+            source.close()
+            self._close_outputs()
+        logger.info("Camera Worker stopped after %d processed frames", self.done_count)
+        return ExitCode.OK
+
+    def _loop(self, source: FrameSource) -> None:
+        pacer = Pacer(source.fps, time.monotonic())
+        while not self.stop.requested:
+            now = time.monotonic()
+            self.row.heartbeat = now
+            handled = self._settle(now)
+            if source.realtime:
+                due = now >= pacer.next_due
+            else:
+                due = not self.in_flight.full  # files read as fast as inference takes them
+            if due:
+                if source.realtime:
+                    pacer.advance(now)
+                frame = source.read()
+                if frame is None:
+                    logger.info("Source ended")
+                    self.row.stream_state = StreamState.ENDED
+                    return
+                self._on_frame(frame, source.realtime)
+            elif not handled:
+                wake = pacer.next_due if source.realtime else now + IDLE_SLEEP
+                time.sleep(max(0.0, min(wake - time.monotonic(), IDLE_SLEEP)))
+            self._publish_rates(now)
+
+    def _on_frame(self, frame: CapturedFrame, realtime: bool) -> None:
+        self.row.frames_in += 1
+        self.captured.add()
+        if not self.decimator.keep(frame.pts):
+            return
+        if self.in_flight.full:
+            # Inference is behind: drop here, at the source, so latency stays bounded.
+            self.row.dropped_source += 1
+            return
+        height, width = frame.image.shape[:2]
+        letterbox = self.letterboxes.get((width, height))
+        if letterbox is None:
+            letterbox = Letterbox.fit(width, height, *self.task.input_size)
+            self.letterboxes[(width, height)] = letterbox
+        seq = self.ring.next_seq
+        letterbox.apply(frame.image, out=self.ring.begin_write())
+        self.ring.publish(
+            FrameMeta(
+                seq=seq,
+                source_index=frame.index,
+                pts=frame.pts,
+                captured_at=frame.captured_at,
+                orig_w=width,
+                orig_h=height,
+                scale_x=letterbox.scale_x,
+                scale_y=letterbox.scale_y,
+                pad_x=letterbox.pad_x,
+                pad_y=letterbox.pad_y,
+            )
+        )
+        self.in_flight.add(seq, frame, time.monotonic())
+        self.row.frames_sent += 1
+
+    def _settle(self, now: float) -> bool:
+        if not len(self.in_flight):
+            return False
+        settled = self.in_flight.settle(self.results.read, now)
+        if settled.given_up:
+            self.row.dropped_stale += settled.given_up
+        for frame, seq, result in settled.answered:
+            assert isinstance(result, Result)
+            self._on_result(frame, seq, result)
+        return bool(settled.answered)
+
+    def _on_result(self, frame: CapturedFrame, seq: int, result: Result) -> None:
+        latency_ms = (time.monotonic() - frame.captured_at) * 1000
+        detections = result.detections
+        if self.recorder is not None:
+            annotated = annotate(frame.image, detections, self.task.class_names, self.task.polygons)
+            self.recorder.write(annotated)
+        if (
+            self.detections_log is not None
+            and self.done_count % self.task.site.detections_log.every_n_frames == 0
+        ):
+            self.detections_log.write(seq, frame.index, frame.pts, latency_ms, detections)
+        self.done_count += 1
+        self.done.add(latency_ms)
+        self.row.frames_done += 1
+        self.row.detections_last = len(detections)
+        self.row.detections_total += len(detections)
+        self.row.infer_ms = result.infer_ms
+
+    def _publish_rates(self, now: float) -> None:
+        if self.captured.roll(now):
+            self.row.fps_in = self.captured.rate
+        if self.done.roll(now):
+            self.row.fps_done = self.done.rate
+            self.row.latency_ms = self.done.mean
+            self.row.updated = now
+
+    def _drain(self) -> None:
+        """Stop producing; wait (bounded) for answers to frames already sent, so they are drawn
+        and recorded."""
+        deadline = time.monotonic() + self.task.site.transport.result_timeout
+        while len(self.in_flight) and time.monotonic() < deadline:
+            now = time.monotonic()
+            self.row.heartbeat = now
+            if not self._settle(now):
+                time.sleep(IDLE_SLEEP)
+        given_up = self.in_flight.clear()
+        if given_up:
+            self.row.dropped_stale += given_up
+
+    def _open_outputs(self, source: FrameSource) -> None:
+        site, camera = self.task.site, self.task.camera
+        if site.recording.enabled:
+            path = next_free_path(self.task.run_dir / "recordings", camera.id, ".mp4")
+            self.recorder = Recorder(path, camera.target_fps or source.fps, site.recording.fourcc)
+        if site.detections_log.enabled:
+            self.detections_log = DetectionsLog(
+                self.task.run_dir / "detections.jsonl", camera.id, self.task.class_names
+            )
+
+    def _close_outputs(self) -> None:
+        for output in (self.recorder, self.detections_log):
+            if output is None:
+                continue
+            try:
+                output.close()
+            except OSError:
+                logger.exception("Could not close %s", output)
+        if self.recorder is not None:
+            logger.info(
+                "Recording finalized: %s (%d frames)", self.recorder.path, self.recorder.frames
+            )

@@ -1,0 +1,57 @@
+"""Checks that need more than the YAML itself, done before any process or segment exists:
+the model file and its classes, the prompts and ROI files, the video files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import ConfigError, SiteConfig
+from pipeline.config.models import FileSource
+from pipeline.config.regions import Polygon, load_prompt_classes, load_roi_polygons
+from pipeline.infer.backends import ModelLoadError, ModelSpec
+from pipeline.infer.model_spec import read_onnx_spec
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    config: SiteConfig
+    config_path: Path
+    spec: ModelSpec
+    polygons: tuple[tuple[Polygon, ...], ...]  # per camera, in config order
+
+
+def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
+    """Raises ConfigError listing every problem found."""
+    problems: list[str] = []
+    spec: ModelSpec | None = None
+    try:
+        spec = read_onnx_spec(config.model.path)
+    except ModelLoadError as error:
+        problems.append(f"{config_path} model.path: {error}")
+    if spec is not None and config.prompts is not None:
+        try:
+            classes = load_prompt_classes(config.prompts)
+            unknown = [name for name in classes if name not in spec.class_names]
+            if unknown:
+                problems.append(
+                    f"{config.prompts}: classes {', '.join(unknown)} are not in the model "
+                    f"({', '.join(spec.class_names)}); re-export the model with these prompts"
+                )
+        except ConfigError as error:
+            problems.extend(error.problems)
+    polygons: list[tuple[Polygon, ...]] = []
+    for index, camera in enumerate(config.cameras):
+        roi = camera.roi or config.roi
+        names = camera.roi_polys if camera.roi_polys is not None else config.roi_polys
+        try:
+            polygons.append(load_roi_polygons(roi, names) if roi is not None else ())
+        except ConfigError as error:
+            problems.extend(f"cameras[{index}] ({camera.id}): {p}" for p in error.problems)
+        if isinstance(camera.source, FileSource) and not camera.source.path.is_file():
+            problems.append(
+                f"{config_path} cameras[{index}].source.path: {camera.source.path} not found"
+            )
+    if problems or spec is None:
+        raise ConfigError(problems)
+    return SitePlan(config, config_path, spec, tuple(polygons))
