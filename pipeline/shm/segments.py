@@ -118,7 +118,7 @@ def create_segment(name: str, nbytes: int) -> SharedMemory:
         raise ShmSpaceError(name, nbytes, free)
     shm = SharedMemory(name=name, create=True, size=nbytes)  # SharedMemory uses mode 0600
     try:
-        _reserve_pages(shm, nbytes)
+        reserve_pages(shm, nbytes)
     except BaseException:
         shm.close()
         unlink_segment(shm)
@@ -133,7 +133,11 @@ def _free_or_none() -> int | None:
         return None
 
 
-def _reserve_pages(shm: SharedMemory, nbytes: int) -> None:
+def reserve_pages(shm: SharedMemory, nbytes: int) -> None:
+    """Allocate the first `nbytes` of `shm` now (posix_fallocate); ShmSpaceError on ENOSPC.
+
+    A no-op where posix_fallocate does not exist (macOS) or the filesystem does not support it.
+    """
     fallocate = getattr(os, "posix_fallocate", None)
     fd = getattr(shm, "_fd", -1)  # SharedMemory keeps the fd open on POSIX; no public accessor
     if fallocate is None or fd < 0:

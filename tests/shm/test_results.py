@@ -1,0 +1,116 @@
+"""ResultRing: round trips, truncation to the best scores, replaced and missing results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.shm.ring import ResultRing
+from pipeline.shm.segments import SegmentNames
+from tests.shm.conftest import Children
+from tests.shm.workers import write_result
+
+SLOTS, MAX_DETECTIONS = 4, 5
+
+
+@pytest.fixture
+def results(names: SegmentNames):
+    created = ResultRing.create(names.results(0), SLOTS, MAX_DETECTIONS)
+    yield created
+    created.close()
+    created.unlink()
+
+
+def detections(scores: list[float]) -> np.ndarray:
+    rows = np.zeros((len(scores), 6), np.float32)
+    rows[:, 0] = np.arange(len(scores)) * 10  # x1 identifies the row
+    rows[:, 2] = rows[:, 0] + 5
+    rows[:, 3] = 8
+    rows[:, 4] = scores
+    rows[:, 5] = np.arange(len(scores)) % 3
+    return rows
+
+
+def test_round_trip(results: ResultRing) -> None:
+    sent = detections([0.9, 0.4, 0.7])
+    results.write(7, sent, batch_size=6, infer_ms=18.25)
+    result = results.read(7)
+    assert result is not None
+    assert result.frame_seq == 7
+    assert result.batch_size == 6
+    assert result.infer_ms == pytest.approx(18.25)
+    assert result.done_at > 0
+    assert result.detections.dtype == np.float32
+    assert np.array_equal(result.detections, sent)
+
+
+def test_result_is_a_copy(results: ResultRing) -> None:
+    results.write(1, detections([0.5]), 1, 1.0)
+    first = results.read(1)
+    assert first is not None
+    first.detections[:] = -1
+    again = results.read(1)
+    assert again is not None and again.detections[0, 4] == pytest.approx(0.5)
+
+
+def test_no_detections_is_a_result(results: ResultRing) -> None:
+    results.write(3, np.zeros((0, 6), np.float32), 2, 4.0)
+    result = results.read(3)
+    assert result is not None
+    assert result.detections.shape == (0, 6)
+
+
+@pytest.mark.parametrize(
+    ("scores", "kept_rows"),
+    [
+        ([0.1, 0.9, 0.5, 0.3, 0.8, 0.7, 0.2], [1, 2, 3, 4, 5]),
+        ([0.6, 0.1, 0.2, 0.3, 0.4, 0.5, 0.95, 0.05], [0, 3, 4, 5, 6]),
+        ([0.3, 0.2, 0.1, 0.05, 0.9, 0.8], [0, 1, 2, 4, 5]),
+        ([0.3, 0.2, 0.1, 0.05, 0.9], [0, 1, 2, 3, 4]),  # exactly max_detections: all kept
+    ],
+)
+def test_truncation_keeps_the_highest_scores_in_order(
+    results: ResultRing, scores: list[float], kept_rows: list[int]
+) -> None:
+    sent = detections(scores)
+    results.write(2, sent, 1, 1.0)
+    result = results.read(2)
+    assert result is not None
+    assert np.array_equal(result.detections, sent[kept_rows])
+
+
+def test_a_replaced_result_is_gone(results: ResultRing) -> None:
+    results.write(2, detections([0.5]), 1, 1.0)
+    results.write(2 + SLOTS, detections([0.6, 0.7]), 1, 1.0)
+    assert results.read(2) is None
+    replacement = results.read(2 + SLOTS)
+    assert replacement is not None and len(replacement.detections) == 2
+
+
+def test_missing_results_read_as_none(results: ResultRing) -> None:
+    assert results.read(1) is None
+    results.write(1, detections([0.5]), 1, 1.0)
+    assert results.read(2) is None
+    assert results.read(1 + SLOTS) is None  # same slot, other frame
+
+
+def test_bad_input_is_refused(results: ResultRing) -> None:
+    with pytest.raises(ValueError, match=r"expected detections of shape \(K, 6\), got \(3, 4\)"):
+        results.write(1, np.zeros((3, 4), np.float32), 1, 1.0)
+    with pytest.raises(ValueError, match="start at 1"):
+        results.write(0, detections([0.5]), 1, 1.0)
+
+
+def test_written_by_another_process(
+    results: ResultRing, names: SegmentNames, children: Children
+) -> None:
+    children.run(write_result, names.results(0), SLOTS, MAX_DETECTIONS, 11, 4)
+    result = results.read(11)
+    assert result is not None
+    assert (result.batch_size, result.infer_ms) == (3, pytest.approx(12.5))
+    assert np.array_equal(result.detections, np.arange(24, dtype=np.float32).reshape(4, 6))
+
+
+def test_attach_with_another_size_is_refused(results: ResultRing, names: SegmentNames) -> None:
+    with pytest.raises(ValueError, match="result ring"):
+        ResultRing.attach(names.results(0), SLOTS, MAX_DETECTIONS + 1)
