@@ -16,7 +16,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# Demo videos, rendered once from the synthetic worksite (seeds never used in training).
+DEMO_VIDEOS := data/demo/gate-north.mp4 data/demo/scaffold-east.mp4
+
+data/demo/gate-north.mp4: | $(STAMP)
+	$(PY) -m pipeline.synthetic.video $@ --seed 20001 --frames 600 --size 1280x720 --fps 10
+
+data/demo/scaffold-east.mp4: | $(STAMP)
+	$(PY) -m pipeline.synthetic.video $@ --seed 20002 --frames 600 --size 640x360 --fps 10
+
+demo: $(STAMP) $(DEMO_VIDEOS)
 	$(PY) -m pipeline.run $(SITE) $(if $(DURATION),--duration $(DURATION))
 
 test: $(STAMP)

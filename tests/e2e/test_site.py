@@ -1,0 +1,133 @@
+"""End to end: real processes, shared memory, ONNX Runtime, the demo model, synthetic cameras."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections import defaultdict
+
+import cv2
+import numpy as np
+
+from pipeline.infer.decode import box_iou
+from pipeline.synthetic import WorksiteScene
+from tests.e2e.conftest import LOG_LINE, SCENES, SiteRun
+
+
+def person_recall(lines: list[dict]) -> tuple[int, int]:
+    """(matched, visible) ground-truth persons over all logged frames, IoU >= 0.5."""
+    scenes = {camera: WorksiteScene(seed=s, width=w, height=h, fps=f) for camera, (s, w, h, f) in SCENES.items()}
+    matched = visible = 0
+    for line in lines:
+        _, truth = scenes[line["camera"]].render(line["frame_index"])
+        predicted = np.array(
+            [d["box"] for d in line["detections"] if d["class"] == "person"], dtype=np.float32
+        ).reshape(-1, 4)
+        used = np.zeros(len(predicted), dtype=bool)
+        for worker in truth.workers:
+            x1, y1, x2, y2 = worker.person_box
+            if worker.visibility < 0.6 or y2 - y1 < 24:
+                continue  # mostly hidden or tiny: not a fair test of a small demo model
+            visible += 1
+            if len(predicted):
+                ious = np.where(used, 0.0, box_iou(np.array(worker.person_box, np.float32), predicted))
+                best = int(np.argmax(ious))
+                if ious[best] >= 0.5:
+                    used[best] = True
+                    matched += 1
+    return matched, visible
+
+
+def test_site_runs_end_to_end(site_run: SiteRun):
+    process = site_run.start(duration=8)
+    output, _ = process.communicate(timeout=90)
+    assert process.returncode == 0, output
+
+    lines = site_run.detections()
+    per_camera = defaultdict(list)
+    for line in lines:
+        per_camera[line["camera"]].append(line)
+    assert set(per_camera) == {"CAM1", "CAM2"}
+    assert all(len(camera_lines) >= 10 for camera_lines in per_camera.values()), {
+        camera: len(camera_lines) for camera, camera_lines in per_camera.items()
+    }
+
+    matched, visible = person_recall(lines)
+    assert visible > 20
+    assert matched / visible >= 0.8, f"person recall {matched}/{visible}"
+
+    for camera in ("CAM1", "CAM2"):
+        capture = cv2.VideoCapture(str(site_run.run_dir / "recordings" / f"{camera}.mp4"))
+        ok, frame = capture.read()
+        assert ok and frame is not None
+        assert capture.get(cv2.CAP_PROP_FRAME_COUNT) >= 10
+        expected = SCENES[camera][1:3]
+        assert (frame.shape[1], frame.shape[0]) == expected  # full resolution, not the model input
+
+    log = site_run.log_lines
+    assert log and all(LOG_LINE.match(line) for line in log), [x for x in log if not LOG_LINE.match(x)][:3]
+    assert any("[CAM1] [INFO] Camera Worker started" in line for line in log)
+    assert any("[INFERENCE] [INFO] Model ready" in line for line in log)
+    assert site_run.leftover_segments() == []
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def camera_pid(site_run: SiteRun, camera: str) -> int | None:
+    if not (site_run.run_dir / "pipeline.log").exists():
+        return None
+    for line in site_run.log_lines:
+        found = re.search(rf"\[{camera}\] \[INFO\] Camera Worker started \(pid (\d+)\)", line)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def done_times(site_run: SiteRun, camera: str) -> list[float]:
+    from datetime import datetime
+
+    return [
+        datetime.fromisoformat(line["time"]).timestamp()
+        for line in site_run.detections()
+        if line["camera"] == camera
+    ]
+
+
+def test_killed_camera_is_restarted_and_the_other_keeps_its_rate(site_run: SiteRun):
+    process = site_run.start(duration=14)
+    try:
+        pid = wait_for(lambda: camera_pid(site_run, "CAM2"), 30, "CAM2 to start")
+        wait_for(lambda: len(done_times(site_run, "CAM2")) >= 16, 30, "CAM2 to process frames")
+        killed_at = time.time()
+        os.kill(pid, signal.SIGKILL)
+        output, _ = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+
+    log = "\n".join(site_run.log_lines)
+    assert "[SUPERVISOR] [ERROR] CAM2: process was killed by SIGKILL" in log
+    assert re.search(r"\[SUPERVISOR\] \[INFO\] CAM2: restarted \(pid \d+, restart 1\)", log)
+    assert len([t for t in done_times(site_run, "CAM2") if t > killed_at + 0.5]) >= 5  # back at work
+
+    cam1 = np.array(done_times(site_run, "CAM1"))
+    before = cam1[(cam1 > killed_at - 3) & (cam1 <= killed_at)]
+    during = cam1[(cam1 > killed_at) & (cam1 <= killed_at + 3)]
+    assert len(before) >= 6
+    assert len(during) >= 0.7 * len(before), f"CAM1 frames: {len(before)} before, {len(during)} after the kill"
+
+    # The killed life's recording stays beside the new one; the new one is finalized.
+    restarted = cv2.VideoCapture(str(site_run.run_dir / "recordings" / "CAM2.1.mp4"))
+    assert restarted.read()[0]
+    assert site_run.leftover_segments() == []
