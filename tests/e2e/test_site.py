@@ -27,7 +27,7 @@ def person_recall(lines: list[dict]) -> tuple[int, int]:
         ).reshape(-1, 4)
         used = np.zeros(len(predicted), dtype=bool)
         for worker in truth.workers:
-            x1, y1, x2, y2 = worker.person_box
+            _, y1, _, y2 = worker.person_box
             if worker.visibility < 0.6 or y2 - y1 < 24:
                 continue  # mostly hidden or tiny: not a fair test of a small demo model
             visible += 1
