@@ -80,7 +80,9 @@ class Supervisor:
         try:
             self._create_segments()
             self._start_children(logs)
-            view = StatusView(self.config, self.board, self.children, self.options.dashboard)
+            assert self.board is not None
+            tags = [child.tag for child in self.children]
+            view = StatusView(self.config, self.board, tags, self.options.dashboard)
             with view:
                 self._loop(view)
                 self._shutdown(view)

@@ -1,6 +1,6 @@
-"""What the operator sees: a rich live table on a terminal, a compact status line otherwise.
+"""What the operator sees: a rich live view on a terminal, a compact status line otherwise.
 
-Both read only the status board (plus the supervisor's own child states).
+Both read only the status board (the supervisor writes each row's process state into it).
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from types import TracebackType
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from pipeline.config import SiteConfig
 from pipeline.shm.board import StatusBoard
 from pipeline.shm.states import ProcessState, StreamState
-from supervisor.children import Child
 
 STATE_STYLE = {
     ProcessState.RUNNING: "green",
@@ -28,102 +27,129 @@ STATE_STYLE = {
     ProcessState.STOPPED: "dim",
     ProcessState.FATAL: "bold red",
 }
+LIVE = (ProcessState.STARTING, ProcessState.RUNNING)
 
 
-def _state_text(row: np.void, child: Child) -> str:
-    state = child.state
-    if state is ProcessState.RUNNING and child.tag != "INFERENCE":
-        return f"[{STATE_STYLE[state]}]{StreamState(int(row['stream_state'])).name}[/]"
-    return f"[{STATE_STYLE[state]}]{state.name}[/]"
+def state_name(row: np.void, camera: bool) -> str:
+    """The process state, or for a running camera the state of its stream."""
+    state = ProcessState(int(row["proc_state"]))
+    if camera and state is ProcessState.RUNNING:
+        return StreamState(int(row["stream_state"])).name
+    return state.name
 
 
-def _heartbeat_age(row: np.void, child: Child, now: float) -> str:
-    if not child.alive:
+def _styled_state(row: np.void, camera: bool) -> str:
+    style = STATE_STYLE[ProcessState(int(row["proc_state"]))]
+    return f"[{style}]{state_name(row, camera)}[/]"
+
+
+def _heartbeat_age(row: np.void, now: float) -> str:
+    if ProcessState(int(row["proc_state"])) not in LIVE:
         return "-"
     return f"{max(0.0, now - float(row['heartbeat'])):.1f}s"
 
 
-def render_table(
-    config: SiteConfig, snapshot: np.ndarray, children: Sequence[Child], now: float
-) -> Table:
-    table = Table(title=f"vigia · {config.site}", expand=False, title_justify="left")
-    for column, justify in [
-        ("camera", "left"),
-        ("state", "left"),
-        ("fps in/target", "right"),
-        ("done fps", "right"),
-        ("latency", "right"),
-        ("det/frame", "right"),
-        ("dropped", "right"),
-        ("restarts", "right"),
-        ("heartbeat", "right"),
-    ]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for index, child in enumerate(children[1:], start=1):
+def _dropped(row: np.void) -> int:
+    return int(row["dropped_source"]) + int(row["dropped_stale"])
+
+
+def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: float) -> Group:
+    """Row 0 of the snapshot is inference, rows 1.. the cameras named by tags[1:]."""
+    cameras = Table(title=f"vigia · {config.site} · {len(tags) - 1} cameras", title_justify="left")
+    for column in (
+        "camera",
+        "state",
+        "fps in/target",
+        "done fps",
+        "latency",
+        "det/frame",
+        "dropped",
+        "restarts",
+        "heartbeat",
+    ):
+        cameras.add_column(column, justify="left" if column in ("camera", "state") else "right")
+    for index in range(1, len(tags)):
         row = snapshot[index]
-        table.add_row(
-            child.tag,
-            _state_text(row, child),
+        cameras.add_row(
+            tags[index],
+            _styled_state(row, camera=True),
             f"{row['fps_in']:.1f}/{row['fps_target']:.0f}",
             f"{row['fps_done']:.1f}",
             f"{row['latency_ms']:.0f} ms",
             str(int(row["detections_last"])),
-            f"{int(row['dropped_source']) + int(row['dropped_stale'])}",
+            str(_dropped(row)),
             str(int(row["restarts"])),
-            _heartbeat_age(row, child, now),
+            _heartbeat_age(row, now),
         )
-    inference = snapshot[0]
-    table.caption = (
-        f"inference {_state_text(inference, children[0])} "
-        f"backend {bytes(inference['backend']).decode(errors='replace') or '-'} · "
-        f"batch {inference['batch_mean']:.1f} (max {config.inference.max_batch}) · "
-        f"{inference['images_per_s']:.1f} images/s · {inference['infer_ms']:.0f} ms/batch · "
-        f"torn {int(inference['torn_reads'])} · restarts {int(inference['restarts'])}"
+    inference = Table()
+    for column in (
+        "inference",
+        "state",
+        "backend",
+        "batch (mean/max)",
+        "images/s",
+        "ms/batch",
+        "torn",
+        "restarts",
+        "heartbeat",
+    ):
+        inference.add_column(
+            column, justify="left" if column in ("inference", "state", "backend") else "right"
+        )
+    row = snapshot[0]
+    inference.add_row(
+        tags[0],
+        _styled_state(row, camera=False),
+        bytes(row["backend"]).decode(errors="replace") or "-",
+        f"{row['batch_mean']:.1f}/{config.inference.max_batch}",
+        f"{row['images_per_s']:.1f}",
+        f"{row['infer_ms']:.0f}",
+        str(int(row["torn_reads"])),
+        str(int(row["restarts"])),
+        _heartbeat_age(row, now),
     )
-    table.caption_justify = "left"
-    return table
+    return Group(cameras, inference)
 
 
-def status_line(snapshot: np.ndarray, children: Sequence[Child]) -> str:
-    """One compact line: inference throughput, then per camera state fps/target dets drops."""
-    inference = snapshot[0]
+def status_line(snapshot: np.ndarray, tags: Sequence[str]) -> str:
+    """One compact line: inference throughput, then per camera state, fps, detections, drops."""
+    row = snapshot[0]
     parts = [
-        f"INFERENCE {children[0].state.name} {inference['images_per_s']:.1f} img/s batch {inference['batch_mean']:.1f}"
+        f"{tags[0]} {state_name(row, False)} {row['images_per_s']:.1f} img/s batch {row['batch_mean']:.1f}"
     ]
-    for index, child in enumerate(children[1:], start=1):
+    for index in range(1, len(tags)):
         row = snapshot[index]
-        state = child.state.name
-        if child.state is ProcessState.RUNNING:
-            state = StreamState(int(row["stream_state"])).name
         parts.append(
-            f"{child.tag} {state} {row['fps_done']:.1f}/{row['fps_target']:.0f}fps "
-            f"det {int(row['detections_last'])} drop {int(row['dropped_source']) + int(row['dropped_stale'])} "
-            f"rst {int(row['restarts'])}"
+            f"{tags[index]} {state_name(row, True)} {row['fps_done']:.1f}/{row['fps_target']:.0f}fps "
+            f"det {int(row['detections_last'])} drop {_dropped(row)} rst {int(row['restarts'])}"
         )
     return " | ".join(parts)
 
 
 class StatusView:
-    """Context manager; call refresh(now) from the supervisor loop."""
+    """Context manager; the supervisor loop calls refresh(now) every tick."""
 
     def __init__(
-        self, config: SiteConfig, board: StatusBoard | None, children: Sequence[Child], live: bool
+        self, config: SiteConfig, board: StatusBoard, tags: Sequence[str], live: bool
     ) -> None:
-        assert board is not None
         self._config = config
         self._board = board
-        self._children = children
+        self._tags = list(tags)
         self._live: Live | None = None
         self._use_live = live and sys.stdout.isatty()
+        if self._use_live:
+            self._period = 1.0 / config.dashboard.refresh_hz
+        else:
+            self._period = config.dashboard.status_line_interval
         self._next_at = 0.0
-        period = config.dashboard.status_line_interval
-        self._period = 1.0 / config.dashboard.refresh_hz if self._use_live else period
 
     def __enter__(self) -> StatusView:
         if self._use_live:
-            self._live = Live(console=Console(), auto_refresh=False, transient=False)
+            self._live = Live(console=Console(), auto_refresh=False)
             self._live.__enter__()
-        self._next_at = time.monotonic() + (0 if self._use_live else self._period)
+            self._next_at = 0.0
+        else:
+            self._next_at = time.monotonic() + self._period
         return self
 
     def refresh(self, now: float) -> None:
@@ -132,11 +158,9 @@ class StatusView:
         self._next_at = now + self._period
         snapshot = self._board.snapshot()
         if self._live is not None:
-            self._live.update(
-                render_table(self._config, snapshot, self._children, now), refresh=True
-            )
+            self._live.update(render(self._config, snapshot, self._tags, now), refresh=True)
         else:
-            print(time.strftime("%H:%M:%S"), status_line(snapshot, self._children), flush=True)
+            print(time.strftime("%H:%M:%S"), status_line(snapshot, self._tags), flush=True)
 
     def __exit__(
         self,
@@ -145,10 +169,8 @@ class StatusView:
         trace: TracebackType | None,
     ) -> None:
         if self._live is not None:
+            snapshot = self._board.snapshot()
             self._live.update(
-                render_table(
-                    self._config, self._board.snapshot(), self._children, time.monotonic()
-                ),
-                refresh=True,
+                render(self._config, snapshot, self._tags, time.monotonic()), refresh=True
             )
             self._live.__exit__(kind, error, trace)

@@ -11,7 +11,9 @@ import time
 from supervisor.logsink import LogSink
 from tests.supervisor.logging_children import chatter, flood
 
-LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \[[A-Z0-9_-]+\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] ")
+LINE = re.compile(
+    r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \[[A-Z0-9_-]+\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] "
+)
 
 
 def start(context, sink: LogSink, tag: str, target, *args):

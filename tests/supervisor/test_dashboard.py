@@ -1,0 +1,78 @@
+"""The dashboard and the status line show what the status board holds."""
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pipeline.config.models import ModelConfig, SiteConfig
+from pipeline.shm.board import StatusBoard
+from pipeline.shm.segments import SegmentNames, run_prefix
+from pipeline.shm.states import ProcessState, StreamState
+from supervisor.dashboard import render, status_line
+
+CONFIG = SiteConfig.model_validate(
+    {
+        "site": "yard",
+        "model": ModelConfig(path=Path("m.onnx")),
+        "cameras": [
+            {"id": "CAM061", "source": {"kind": "synthetic"}},
+            {"id": "CAM062", "source": {"kind": "synthetic"}},
+        ],
+    }
+)
+TAGS = ["INFERENCE", "CAM061", "CAM062"]
+
+
+@pytest.fixture
+def board():
+    created = StatusBoard.create(SegmentNames(run_prefix("dash-test")).board(), 3)
+    inference, first, second = (created.row(i) for i in range(3))
+    inference.update(
+        proc_state=ProcessState.RUNNING,
+        heartbeat=99.5,
+        backend="onnxruntime",
+        batch_mean=1.8,
+        images_per_s=17.5,
+        torn_reads=2,
+    )
+    first.update(
+        proc_state=ProcessState.RUNNING,
+        stream_state=StreamState.STREAMING,
+        heartbeat=99.0,
+        fps_in=9.9,
+        fps_target=10,
+        fps_done=9.8,
+        latency_ms=42,
+        detections_last=3,
+        dropped_source=4,
+        dropped_stale=1,
+    )
+    second.update(proc_state=ProcessState.BACKOFF, restarts=2)
+    yield created
+    del inference, first, second
+    created.close()
+    created.unlink()
+
+
+def test_dashboard_shows_cameras_and_inference(board):
+    console = Console(record=True, width=200)
+    console.print(render(CONFIG, board.snapshot(), TAGS, now=100.0))
+    text = console.export_text()
+    cam061 = next(line for line in text.splitlines() if "CAM061" in line)
+    for expected in ("STREAMING", "9.9/10", "9.8", "42 ms", " 3 ", " 5 ", "1.0s"):
+        assert expected in cam061, (expected, cam061)
+    cam062 = next(line for line in text.splitlines() if "CAM062" in line)
+    assert "BACKOFF" in cam062 and " 2 " in cam062
+    inference = next(line for line in text.splitlines() if "INFERENCE" in line)
+    for expected in ("RUNNING", "onnxruntime", "1.8/8", "17.5", "0.5s"):
+        assert expected in inference, (expected, inference)
+
+
+def test_status_line_is_compact(board):
+    line = status_line(board.snapshot(), TAGS)
+    assert line == (
+        "INFERENCE RUNNING 17.5 img/s batch 1.8 | "
+        "CAM061 STREAMING 9.8/10fps det 3 drop 5 rst 0 | "
+        "CAM062 BACKOFF 0.0/0fps det 0 drop 0 rst 2"
+    )
