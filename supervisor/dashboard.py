@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 import numpy as np
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -55,19 +56,26 @@ def _dropped(row: np.void) -> int:
 
 def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: float) -> Group:
     """Row 0 of the snapshot is inference, rows 1.. the cameras named by tags[1:]."""
-    cameras = Table(title=f"vigia · {config.site} · {len(tags) - 1} cameras", title_justify="left")
+    cameras = Table(
+        title=f"vigia · {config.site} · {len(tags) - 1} cameras",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    # Short headers: the view must fit an 80-column terminal.
     for column in (
         "camera",
         "state",
-        "fps in/target",
-        "done fps",
+        "fps in/tgt",
+        "done",
         "latency",
-        "det/frame",
-        "dropped",
-        "restarts",
-        "heartbeat",
+        "det",
+        "drop",
+        "rst",
+        "beat",
     ):
-        cameras.add_column(column, justify="left" if column in ("camera", "state") else "right")
+        cameras.add_column(
+            column, justify="left" if column in ("camera", "state") else "right", no_wrap=True
+        )
     for index in range(1, len(tags)):
         row = snapshot[index]
         cameras.add_row(
@@ -81,21 +89,20 @@ def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: f
             str(int(row["restarts"])),
             _heartbeat_age(row, now),
         )
-    inference = Table()
+    inference = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in (
-        "inference",
+        "process",
         "state",
         "backend",
-        "batch (mean/max)",
-        "images/s",
-        "ms/batch",
+        "batch",
+        "img/s",
+        "ms",
         "torn",
-        "restarts",
-        "heartbeat",
+        "rst",
+        "beat",
     ):
-        inference.add_column(
-            column, justify="left" if column in ("inference", "state", "backend") else "right"
-        )
+        left = column in ("process", "state", "backend")
+        inference.add_column(column, justify="left" if left else "right", no_wrap=True)
     row = snapshot[0]
     inference.add_row(
         tags[0],
