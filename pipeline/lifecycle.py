@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from enum import IntEnum
 from types import FrameType
@@ -19,14 +20,24 @@ NO_RESTART = frozenset({ExitCode.OK, ExitCode.CONFIG, ExitCode.MODEL, ExitCode.S
 
 
 class StopFlag:
-    """Set by a signal handler, read by the work loop.
+    """Set by a signal handler, read by the work loop; also set when the supervisor is gone.
 
     A plain attribute, not a threading.Event: Event.set() takes a lock, and a handler that
-    interrupts the main thread while it holds that lock would deadlock.
+    interrupts the main thread while it holds that lock would deadlock. A child whose parent
+    died (even by SIGKILL) is re-parented, which `os.getppid()` reveals: it stops instead of
+    running on unsupervised.
     """
 
     def __init__(self) -> None:
-        self.requested = False
+        self._signalled = False
+        self._parent = os.getppid()
+
+    def set(self) -> None:
+        self._signalled = True
+
+    @property
+    def requested(self) -> bool:
+        return self._signalled or os.getppid() != self._parent
 
 
 def install_stop_signals() -> StopFlag:
@@ -38,7 +49,7 @@ def install_stop_signals() -> StopFlag:
     stop = StopFlag()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.requested = True
+        stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
