@@ -4,7 +4,8 @@
 so any frame (and its truth) can be regenerated from the frame index a pipeline logged.
 """
 
+from pipeline.synthetic.clutter import Distractor
 from pipeline.synthetic.scene import WorksiteScene
 from pipeline.synthetic.truth import FrameTruth, WorkerTruth
 
-__all__ = ["FrameTruth", "WorkerTruth", "WorksiteScene"]
+__all__ = ["Distractor", "FrameTruth", "WorkerTruth", "WorksiteScene"]

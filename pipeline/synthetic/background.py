@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline.synthetic import clutter, palette
 from pipeline.synthetic.camera import GroundCamera
-from pipeline.synthetic.clutter import Canvas
+from pipeline.synthetic.clutter import Canvas, Distractor
 from pipeline.synthetic.palette import Colour, shade
 from pipeline.synthetic.seeding import Stream, stream
 
@@ -31,6 +31,7 @@ GROUND_COLOURS: tuple[Colour, ...] = (
 class StaticLayer:
     image: np.ndarray  # (H, W, 3) uint8 BGR
     clutter_depth: np.ndarray  # (H, W) float32, see clutter.Canvas
+    distractors: tuple[Distractor, ...]  # PPE look-alikes in the background, never in truth
 
 
 def build_static_layer(seed: int, camera: GroundCamera) -> StaticLayer:
@@ -45,7 +46,7 @@ def build_static_layer(seed: int, camera: GroundCamera) -> StaticLayer:
     _draw_markings(canvas, rng)
     _place_clutter(canvas, stream(seed, Stream.CLUTTER))
     _vignette(image, float(rng.uniform(0.0, 0.35)))
-    return StaticLayer(image, canvas.depth)
+    return StaticLayer(image, canvas.depth, tuple(canvas.distractors))
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
@@ -77,7 +78,7 @@ def _draw_ground(image: np.ndarray, camera: GroundCamera, rng: np.random.Generat
     base = np.array(palette.jitter(palette.pick(rng, GROUND_COLOURS), rng, 15), dtype=np.float32)
     haze = np.linspace(1.25, 0.9, rows, dtype=np.float32)[:, None, None]
     coarse = _smooth_noise(rng, (rows, width), 12)[..., None] * 14.0
-    fine = rng.normal(0.0, 9.0, size=(rows, width, 1)).astype(np.float32)
+    fine = rng.standard_normal(size=(rows, width, 1), dtype=np.float32) * 9.0
     ground = base * haze + coarse + fine
     image[horizon:] = np.clip(ground, 0, 255).astype(np.uint8)
     # Darker patches (puddles, oil, shadows of things outside the view).

@@ -8,7 +8,7 @@ that value stands behind the object and is hidden by it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -18,6 +18,15 @@ from pipeline.synthetic.camera import GroundCamera
 from pipeline.synthetic.palette import Colour, shade
 
 
+@dataclass(frozen=True)
+class Distractor:
+    """Something that looks like protective equipment but is worn by nobody: `kind` is
+    "hard hat", "tarp" or "cone"; `box` bounds it in frame pixels (x1, y1, x2, y2)."""
+
+    kind: str
+    box: tuple[float, float, float, float]
+
+
 @dataclass
 class Canvas:
     """The background being built, its clutter depth map, and the camera that sees it."""
@@ -25,6 +34,14 @@ class Canvas:
     image: np.ndarray
     depth: np.ndarray  # (H, W) float32 ground row of the nearest object per pixel, 0 for none
     camera: GroundCamera
+    distractors: list[Distractor] = field(default_factory=list)
+
+    def record(self, kind: str, points: np.ndarray) -> None:
+        x, y, w, h = cv2.boundingRect(points.reshape(-1, 2).astype(np.int32))
+        height, width = self.image.shape[:2]
+        box = (max(0, x), max(0, y), min(width, x + w), min(height, y + h))
+        if box[0] < box[2] and box[1] < box[3]:
+            self.distractors.append(Distractor(kind, tuple(float(v) for v in box)))  # type: ignore[arg-type]
 
     def point(self, x: float, y: float, z: float) -> tuple[int, int]:
         """3-D point (metres: right, up from the ground, ahead) -> pixel."""
@@ -106,6 +123,7 @@ def draw_helmet_on_crate(canvas: Canvas, rng: np.random.Generator, x: float, z: 
     cv2.fillPoly(canvas.image, [brim], shade(colour, 0.85))
     cv2.fillPoly(canvas.image, [dome], colour)
     canvas.occlude(np.concatenate([dome, brim, corners]), x, z)
+    canvas.record("hard hat", np.concatenate([dome, brim]))
 
 
 def draw_cone(canvas: Canvas, x: float, z: float) -> None:
@@ -122,6 +140,7 @@ def draw_cone(canvas: Canvas, x: float, z: float) -> None:
     canvas.fill(body, (20, 100, 250))
     canvas.fill(band, (235, 235, 235))
     canvas.occlude(np.array(base + body, dtype=np.int32), x, z)
+    canvas.record("cone", np.array(base + body, dtype=np.int32))
 
 
 def draw_barrel(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
@@ -177,7 +196,7 @@ def draw_tarp(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> N
             p(x + width * 0.45, 0, z + depth),
             p(x - width * 0.55, 0, z + depth),
         ]
-        canvas.fill(flat, colour)
+        canvas.record("tarp", canvas.fill(flat, colour))
         return
     height = float(rng.uniform(0.5, 1.2))
     steps = 9
@@ -194,6 +213,7 @@ def draw_tarp(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> N
             canvas.image, top, (top[0] + (i - steps // 2), outline[0][1]), shade(colour, 0.75), 1
         )
     canvas.occlude(pts, x, z)
+    canvas.record("tarp", pts)
 
 
 def draw_barrier(canvas: Canvas, x: float, z: float) -> None:

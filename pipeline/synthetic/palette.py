@@ -62,8 +62,12 @@ BOOT_COLOURS: tuple[Colour, ...] = ((25, 30, 35), (40, 60, 85), (30, 30, 30))
 
 def jitter(colour: Colour, rng: np.random.Generator, amount: int) -> Colour:
     """`colour` with each channel moved by up to +-amount, clipped to 0..255."""
-    moved = np.clip(np.asarray(colour) + rng.integers(-amount, amount + 1, size=3), 0, 255)
-    return (int(moved[0]), int(moved[1]), int(moved[2]))
+    b, g, r = (int(v) for v in rng.integers(-amount, amount + 1, size=3))
+    return (
+        min(255, max(0, colour[0] + b)),
+        min(255, max(0, colour[1] + g)),
+        min(255, max(0, colour[2] + r)),
+    )
 
 
 def shade(colour: Colour, factor: float) -> Colour:

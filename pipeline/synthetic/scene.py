@@ -10,6 +10,7 @@ import numpy as np
 
 from pipeline.synthetic.background import StaticLayer, build_static_layer
 from pipeline.synthetic.camera import GroundCamera
+from pipeline.synthetic.clutter import Distractor
 from pipeline.synthetic.figures import FigureRaster, Part, PixelBox, draw_figure
 from pipeline.synthetic.sensor import Sensor
 from pipeline.synthetic.trajectory import Crowd, WorkerState
@@ -84,6 +85,11 @@ class WorksiteScene:
         kept = {truth.id for truth in workers}
         masks = {p.state.worker_id: owner == p.order for p in placed if p.state.worker_id in kept}
         return frame, result, masks
+
+    @property
+    def distractors(self) -> tuple[Distractor, ...]:
+        """Hard hats on crates, tarps and cones in this scene: never in the ground truth."""
+        return self._static_layer().distractors
 
     def _static_layer(self) -> StaticLayer:
         if self._static is None:
