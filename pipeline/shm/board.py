@@ -15,6 +15,7 @@ may mix old and new values across fields, which monitoring tolerates.
 from __future__ import annotations
 
 from enum import IntEnum
+from multiprocessing.shared_memory import SharedMemory
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -154,7 +155,7 @@ class BoardRow:
 class StatusBoard:
     """The shared status table: `rows` rows of BOARD_DTYPE after a 64-byte header."""
 
-    def __init__(self, shm: Any, rows: int) -> None:
+    def __init__(self, shm: SharedMemory, rows: int) -> None:
         self._shm = shm
         self.rows = rows
         self._table = np.ndarray(
@@ -201,7 +202,7 @@ class StatusBoard:
 
     @property
     def name(self) -> str:
-        return str(self._shm.name)
+        return self._shm.name
 
     def row(self, index: int) -> BoardRow:
         """Writable access to row `index` (0: inference, 1..N: cameras)."""
