@@ -1,0 +1,178 @@
+"""A small anchor-free detector in the YOLOv8 mould, and its ONNX export.
+
+Backbone of strided convolutions with C2f blocks, a PAN neck, and decoupled heads at strides
+8, 16 and 32. Each location predicts distances to the box sides (left, top, right, bottom, in
+units of its stride) and one logit per class. The exported graph decodes these into the
+YOLOv8 output layout (B, 4 + classes, N): cx, cy, w, h in input pixels, then sigmoid scores.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+STRIDES = (8, 16, 32)
+
+
+class ConvBnAct(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
+            nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03),
+            nn.SiLU(inplace=True),
+        )
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = ConvBnAct(channels, channels)
+        self.conv2 = ConvBnAct(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.conv1(x))
+
+
+class C2f(nn.Module):
+    """Split, a chain of bottlenecks whose every output is kept, concatenate, fuse."""
+
+    def __init__(self, c_in: int, c_out: int, blocks: int = 1) -> None:
+        super().__init__()
+        self.hidden = c_out // 2
+        self.reduce = ConvBnAct(c_in, 2 * self.hidden, 1)
+        self.blocks = nn.ModuleList(Bottleneck(self.hidden) for _ in range(blocks))
+        self.fuse = ConvBnAct((2 + blocks) * self.hidden, c_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = list(self.reduce(x).chunk(2, dim=1))
+        for block in self.blocks:
+            parts.append(block(parts[-1]))
+        return self.fuse(torch.cat(parts, dim=1))
+
+
+class SPPF(nn.Module):
+    """Spatial pyramid pooling (fast): wide receptive field for large, near workers."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.reduce = ConvBnAct(channels, channels // 2, 1)
+        self.fuse = ConvBnAct(channels * 2, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = [self.reduce(x)]
+        for _ in range(3):
+            y.append(functional.max_pool2d(y[-1], 5, 1, 2))
+        return self.fuse(torch.cat(y, dim=1))
+
+
+class Head(nn.Module):
+    """Decoupled box and class branches for one stride."""
+
+    def __init__(self, c_in: int, num_classes: int, width: int) -> None:
+        super().__init__()
+        self.box = nn.Sequential(
+            ConvBnAct(c_in, width), ConvBnAct(width, width), nn.Conv2d(width, 4, 1)
+        )
+        self.cls = nn.Sequential(
+            ConvBnAct(c_in, width), ConvBnAct(width, width), nn.Conv2d(width, num_classes, 1)
+        )
+        self._initialise()
+
+    def _initialise(self) -> None:
+        box_out = self.box[-1]
+        cls_out = self.cls[-1]
+        assert isinstance(box_out, nn.Conv2d) and isinstance(cls_out, nn.Conv2d)
+        assert box_out.bias is not None and cls_out.bias is not None
+        nn.init.constant_(box_out.bias, 1.0)  # about 1.3 strides from each side at the start
+        # Rare positives: start every class near 1% so the first steps are not all negatives.
+        nn.init.constant_(cls_out.bias, -math.log(99.0))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.box(x), self.cls(x)
+
+
+class PPEDetector(nn.Module):
+    """Raw outputs: per stride, (B, 4, H, W) side distances (pre-softplus) and (B, C, H, W)
+    class logits."""
+
+    def __init__(
+        self,
+        num_classes: int = 3,
+        widths: tuple[int, int, int, int, int] = (16, 32, 64, 96, 128),
+        blocks: int = 1,
+    ) -> None:
+        super().__init__()
+        w0, w1, w2, w3, w4 = widths
+        self.num_classes = num_classes
+        self.stem = nn.Sequential(ConvBnAct(3, w0, 3, 2), ConvBnAct(w0, w1, 3, 2), C2f(w1, w1))
+        self.stage3 = nn.Sequential(ConvBnAct(w1, w2, 3, 2), C2f(w2, w2, blocks))
+        self.stage4 = nn.Sequential(ConvBnAct(w2, w3, 3, 2), C2f(w3, w3, blocks))
+        self.stage5 = nn.Sequential(ConvBnAct(w3, w4, 3, 2), C2f(w4, w4), SPPF(w4))
+        self.top_down4 = C2f(w4 + w3, w3)
+        self.top_down3 = C2f(w3 + w2, w2)
+        self.down3 = ConvBnAct(w2, w2, 3, 2)
+        self.bottom_up4 = C2f(w2 + w3, w3)
+        self.down4 = ConvBnAct(w3, w3, 3, 2)
+        self.bottom_up5 = C2f(w3 + w4, w4)
+        head_width = w2
+        self.heads = nn.ModuleList(Head(c, num_classes, head_width) for c in (w2, w3, w4))
+
+    def forward(self, images: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        p3 = self.stage3(self.stem(images))
+        p4 = self.stage4(p3)
+        p5 = self.stage5(p4)
+        n4 = self.top_down4(torch.cat([functional.interpolate(p5, scale_factor=2.0), p4], 1))
+        o3 = self.top_down3(torch.cat([functional.interpolate(n4, scale_factor=2.0), p3], 1))
+        o4 = self.bottom_up4(torch.cat([self.down3(o3), n4], 1))
+        o5 = self.bottom_up5(torch.cat([self.down4(o4), p5], 1))
+        return [head(level) for head, level in zip(self.heads, (o3, o4, o5), strict=True)]
+
+
+def anchor_points(
+    outputs: list[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell centres (N, 2) in input pixels and their strides (N, 1), in output order."""
+    points, strides = [], []
+    for (box, _), stride in zip(outputs, STRIDES, strict=True):
+        height, width = box.shape[2], box.shape[3]
+        ys = (torch.arange(height, dtype=torch.float32) + 0.5) * stride
+        xs = (torch.arange(width, dtype=torch.float32) + 0.5) * stride
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        points.append(torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1))
+        strides.append(torch.full((height * width, 1), float(stride)))
+    return torch.cat(points), torch.cat(strides)
+
+
+def flatten_outputs(
+    outputs: list[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, N, 4) raw side distances and (B, N, C) class logits, all strides concatenated."""
+    boxes = torch.cat([box.flatten(2) for box, _ in outputs], dim=2).transpose(1, 2)
+    logits = torch.cat([cls.flatten(2) for _, cls in outputs], dim=2).transpose(1, 2)
+    return boxes, logits
+
+
+def decode_boxes(raw: torch.Tensor, points: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
+    """Raw side distances (B, N, 4) -> boxes x1, y1, x2, y2 (B, N, 4) in input pixels."""
+    distances = functional.softplus(raw) * strides
+    return torch.cat([points - distances[..., :2], points + distances[..., 2:]], dim=-1)
+
+
+class ExportedDetector(nn.Module):
+    """The graph that ships: images (B, 3, H, W) RGB 0-1 -> (B, 4 + C, N) YOLOv8 layout."""
+
+    def __init__(self, detector: PPEDetector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        outputs = self.detector(images)
+        points, strides = anchor_points(outputs)
+        raw, logits = flatten_outputs(outputs)
+        xyxy = decode_boxes(raw, points, strides)
+        centre = (xyxy[..., :2] + xyxy[..., 2:]) / 2
+        size = xyxy[..., 2:] - xyxy[..., :2]
+        return torch.cat([centre, size, logits.sigmoid()], dim=-1).transpose(1, 2)
