@@ -52,12 +52,24 @@ def test_good_file_loads_with_defaults(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (("max_batch: 4", "max_bacth: 4"), "site.yaml:5 inference.max_bacth: unknown key (did you mean `max_batch`?)"),
+        (
+            ("max_batch: 4", "max_bacth: 4"),
+            "site.yaml:5 inference.max_bacth: unknown key (did you mean `max_batch`?)",
+        ),
         (("max_batch: 4", "max_batch: four"), "site.yaml:5 inference.max_batch: "),
         (("target_fps: 5", "target_fps: 0"), "site.yaml:13 cameras[1].target_fps: must be > 0"),
-        (("id: CAM2", "id: CAM1"), "site.yaml:9 cameras[1].id: duplicate camera id 'CAM1' (also cameras[0])"),
-        (("kind: synthetic\n", "kind: rtsp-ish\n"), "site.yaml:11 cameras[1].source: unknown source kind 'rtsp-ish'"),
-        (("site: yard\n", "site: yard\nsupervisor_max_restarts: -1\n"), "site.yaml:2 supervisor_max_restarts: must be >= 0"),
+        (
+            ("id: CAM2", "id: CAM1"),
+            "site.yaml:9 cameras[1].id: duplicate camera id 'CAM1' (also cameras[0])",
+        ),
+        (
+            ("kind: synthetic\n", "kind: rtsp-ish\n"),
+            "site.yaml:11 cameras[1].source: unknown source kind 'rtsp-ish'",
+        ),
+        (
+            ("site: yard\n", "site: yard\nsupervisor_max_restarts: -1\n"),
+            "site.yaml:2 supervisor_max_restarts: must be >= 0",
+        ),
     ],
 )
 def test_mistakes_are_located(tmp_path, edit, expected):
@@ -80,7 +92,9 @@ def test_duplicate_yaml_key_is_refused(tmp_path):
 
 def test_command_line_override_is_named_by_its_flag(tmp_path):
     path = write(tmp_path, GOOD)
-    problems = problems_of(path, [Override("supervisor_heartbeat_timeout", -3.0, "--heartbeat-timeout")])
+    problems = problems_of(
+        path, [Override("supervisor_heartbeat_timeout", -3.0, "--heartbeat-timeout")]
+    )
     assert problems == ["--heartbeat-timeout: must be > 0 (got -3.0)"]
     config = load_site_config(path, [Override("supervisor_max_restarts", 2, "--max-restarts")])
     assert config.supervisor_max_restarts == 2
@@ -102,7 +116,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         (GOOD.replace("max_batch: 4", "max_bacth: 4"), ":5 inference.max_bacth: unknown key"),
         (GOOD.replace("target_fps: 5", "target_fps: fast"), ":13 cameras[1].target_fps:"),
         (GOOD.replace("id: CAM2", "id: CAM1"), ":9 cameras[1].id: duplicate camera id"),
-        (GOOD.replace("{model}", "/nonexistent/model.onnx"), "model.path: /nonexistent/model.onnx: model file not found"),
+        (
+            GOOD.replace("{model}", "/nonexistent/model.onnx"),
+            "model.path: /nonexistent/model.onnx: model file not found",
+        ),
     ],
 )
 def test_cli_exits_2_before_starting_anything(tmp_path, text, expected):
@@ -124,9 +141,25 @@ def test_cli_missing_file_exits_2(tmp_path):
 def test_supervisor_entry_point_accepts_the_predecessors_flags(tmp_path):
     path = write(tmp_path, GOOD.replace("target_fps: 5", "target_fps: 0"))
     result = subprocess.run(
-        [sys.executable, "-m", "supervisor", "--config", str(path), "--log-file", str(tmp_path / "x.log"),
-         "--heartbeat-timeout", "30.0", "--max-restarts", "5", "--restart-window", "3600.0"],
-        capture_output=True, text=True, cwd=REPO, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "supervisor",
+            "--config",
+            str(path),
+            "--log-file",
+            str(tmp_path / "x.log"),
+            "--heartbeat-timeout",
+            "30.0",
+            "--max-restarts",
+            "5",
+            "--restart-window",
+            "3600.0",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "cameras[1].target_fps: must be > 0" in result.stderr

@@ -45,7 +45,15 @@ class SiteRun:
 
     def start(self, duration: float) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.run", str(self.config), "--duration", str(duration), "--no-dashboard"],
+            [
+                sys.executable,
+                "-m",
+                "pipeline.run",
+                str(self.config),
+                "--duration",
+                str(duration),
+                "--no-dashboard",
+            ],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

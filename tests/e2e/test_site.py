@@ -18,7 +18,10 @@ from tests.e2e.conftest import LOG_LINE, SCENES, SiteRun
 
 def person_recall(lines: list[dict]) -> tuple[int, int]:
     """(matched, visible) ground-truth persons over all logged frames, IoU >= 0.5."""
-    scenes = {camera: WorksiteScene(seed=s, width=w, height=h, fps=f) for camera, (s, w, h, f) in SCENES.items()}
+    scenes = {
+        camera: WorksiteScene(seed=s, width=w, height=h, fps=f)
+        for camera, (s, w, h, f) in SCENES.items()
+    }
     matched = visible = 0
     for line in lines:
         _, truth = scenes[line["camera"]].render(line["frame_index"])
@@ -32,7 +35,9 @@ def person_recall(lines: list[dict]) -> tuple[int, int]:
                 continue  # mostly hidden or tiny: not a fair test of a small demo model
             visible += 1
             if len(predicted):
-                ious = np.where(used, 0.0, box_iou(np.array(worker.person_box, np.float32), predicted))
+                ious = np.where(
+                    used, 0.0, box_iou(np.array(worker.person_box, np.float32), predicted)
+                )
                 best = int(np.argmax(ious))
                 if ious[best] >= 0.5:
                     used[best] = True
@@ -67,7 +72,9 @@ def test_site_runs_end_to_end(site_run: SiteRun):
         assert (frame.shape[1], frame.shape[0]) == expected  # full resolution, not the model input
 
     log = site_run.log_lines
-    assert log and all(LOG_LINE.match(line) for line in log), [x for x in log if not LOG_LINE.match(x)][:3]
+    assert log and all(LOG_LINE.match(line) for line in log), [
+        x for x in log if not LOG_LINE.match(x)
+    ][:3]
     assert any("[CAM1] [INFO] Camera Worker started" in line for line in log)
     assert any("[INFERENCE] [INFO] Model ready" in line for line in log)
     assert site_run.leftover_segments() == []
@@ -119,13 +126,17 @@ def test_killed_camera_is_restarted_and_the_other_keeps_its_rate(site_run: SiteR
     log = "\n".join(site_run.log_lines)
     assert "[SUPERVISOR] [ERROR] CAM2: process was killed by SIGKILL" in log
     assert re.search(r"\[SUPERVISOR\] \[INFO\] CAM2: restarted \(pid \d+, restart 1\)", log)
-    assert len([t for t in done_times(site_run, "CAM2") if t > killed_at + 0.5]) >= 5  # back at work
+    assert (
+        len([t for t in done_times(site_run, "CAM2") if t > killed_at + 0.5]) >= 5
+    )  # back at work
 
     cam1 = np.array(done_times(site_run, "CAM1"))
     before = cam1[(cam1 > killed_at - 3) & (cam1 <= killed_at)]
     during = cam1[(cam1 > killed_at) & (cam1 <= killed_at + 3)]
     assert len(before) >= 6
-    assert len(during) >= 0.7 * len(before), f"CAM1 frames: {len(before)} before, {len(during)} after the kill"
+    assert len(during) >= 0.7 * len(before), (
+        f"CAM1 frames: {len(before)} before, {len(during)} after the kill"
+    )
 
     # The killed life's recording stays beside the new one; the new one is finalized.
     restarted = cv2.VideoCapture(str(site_run.run_dir / "recordings" / "CAM2.1.mp4"))
