@@ -8,7 +8,7 @@ camera does (freezes, drops off the network, rejects the password, changes resol
         row.stream_state = capture.state
     capture.stop()
 
-States (StreamState): CONNECTING until the first open succeeds (retrying with backoff),
+States (StreamState): CONNECTING until the first frame arrives (retrying with backoff),
 STREAMING while frames arrive, STALLED once no frame has arrived for `stall_timeout` seconds,
 RECONNECTING from a stall or a lost connection until frames flow again, ENDED when a file
 ends, OFFLINE when the source can never work (the reason is in `failure`).
@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from pipeline.camera.mailbox import NewestFrame
 from pipeline.camera.pacing import Pacer
 from pipeline.camera.reconnect import ReconnectPolicy
 from pipeline.camera.sources import (
@@ -40,6 +41,7 @@ from pipeline.camera.sources import (
     describe_source,
     open_source,
 )
+from pipeline.camera.timeline import SourceTimeline
 from pipeline.config.models import FileSource, LiveSource, RtspSource, SourceConfig
 from pipeline.shm.states import StreamState
 
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 LOST_AFTER_FAILED_READS = 8  # consecutive failed reads of a live source: the connection is gone
 DECODE_REPORT_INTERVAL = 60.0  # seconds between warnings about undecodable frames
 HISTORY_LENGTH = 256
+DEVICE_READ_TIMEOUT = 10.0  # how long OpenCV's V4L2 backend waits for a frame (select())
 
 
 @dataclass(frozen=True)
@@ -55,69 +58,6 @@ class Transition:
     at: float  # time.monotonic()
     state: StreamState
     detail: str
-
-
-class _NewestFrame:
-    """A one-frame mailbox between the capture thread and the camera loop."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._frame: CapturedFrame | None = None
-        self.overwritten = 0  # frames replaced before the loop took them
-        self.closed = False
-
-    def put_latest(self, frame: CapturedFrame) -> None:
-        with self._cond:
-            if self._frame is not None:
-                self.overwritten += 1
-            self._frame = frame
-
-    def put_when_taken(self, frame: CapturedFrame) -> None:
-        """Waits until the previous frame was taken (no frame is ever dropped) or closed."""
-        with self._cond:
-            while self._frame is not None and not self.closed:
-                self._cond.wait(0.5)
-            self._frame = frame
-
-    def take(self) -> CapturedFrame | None:
-        with self._cond:
-            frame, self._frame = self._frame, None
-            self._cond.notify()
-            return frame
-
-    def pending(self) -> bool:
-        return self._frame is not None
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-
-class _Timeline:
-    """Source timestamps that keep increasing across reconnects (a reopened stream starts its
-    clock again at 0) so that rate decimation and logs downstream never see time run back."""
-
-    def __init__(self) -> None:
-        self._offset = 0.0
-        self._last: tuple[float, float] | None = None  # (pts out, captured_at)
-        self._new_session = False
-
-    def new_session(self) -> None:
-        self._new_session = True
-
-    def stamp(self, pts: float, captured_at: float, period: float) -> float:
-        if self._last is not None:
-            last_pts, last_at = self._last
-            if self._new_session:
-                # Continue from the last frame by the time that really passed.
-                self._offset = last_pts + max(period, captured_at - last_at) - pts
-            elif pts + self._offset <= last_pts:
-                self._offset = last_pts + period - pts
-        self._new_session = False
-        out = pts + self._offset
-        self._last = (out, captured_at)
-        return out
 
 
 class Capture:
@@ -144,7 +84,6 @@ class Capture:
         self._environ = dict(os.environ if environ is None else environ)
         check_source(config, camera_id, self._environ)
         self.name = describe_source(config)
-        self._live = isinstance(config, LiveSource)
         live = config if isinstance(config, LiveSource) else None
         self._stall_timeout = live.stall_timeout if live else None
         self._policy = policy or ReconnectPolicy(
@@ -154,10 +93,10 @@ class Capture:
         self._slow_read = config.read_timeout * 0.9 if isinstance(config, RtspSource) else None
         # Non-realtime files: every frame analysed, the thread waits for the loop.
         self.lossless = isinstance(config, FileSource) and not config.realtime
-        self._mailbox = _NewestFrame()
+        self._mailbox = NewestFrame()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture-{camera_id}", daemon=True)
-        self._timeline = _Timeline()
+        self._timeline = SourceTimeline()
         self._state = StreamState.OFFLINE
         self.history: deque[Transition] = deque(maxlen=HISTORY_LENGTH)
         self.attempt_times: deque[float] = deque(maxlen=HISTORY_LENGTH)  # open attempts
@@ -223,7 +162,8 @@ class Capture:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stops the thread; waits at most `timeout` s (default: the longest a blocked open or
-        read can take, plus a second)."""
+        read can take, plus a second). A thread still blocked after that (a GStreamer pipeline
+        has no read timeout) is left behind as a daemon and logged."""
         self._stop.set()
         self._mailbox.close()
         if not self._thread.is_alive():
@@ -232,6 +172,8 @@ class Capture:
             timeout = 1.0
             if isinstance(self.config, RtspSource):
                 timeout += max(self.config.open_timeout, self.config.read_timeout)
+            elif isinstance(self.config, LiveSource):
+                timeout += DEVICE_READ_TIMEOUT
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.warning("Capture of %s did not stop within %.1f s", self.name, timeout)
@@ -331,7 +273,6 @@ class Capture:
         self.auth_failed = False
         self.last_error = None
         self._policy.connected()
-        self._set_state(StreamState.STREAMING, f"Connected to {self.name}")
 
     def _close(self, source: FrameSource) -> None:
         self._errors_closed = (
@@ -364,7 +305,7 @@ class Capture:
                 return True
             if frame is not None:
                 if self._slow_read is None or now - started < self._slow_read:
-                    self._arrived(now)
+                    self._arrived(now, frame)
                 self._deliver(source, frame, pacer)
             elif self._read_failed():
                 return False
@@ -373,13 +314,14 @@ class Capture:
             self._report_decode_errors(now)
         return False
 
-    def _arrived(self, now: float) -> None:
+    def _arrived(self, now: float, frame: CapturedFrame) -> None:
         self._last_arrival = now
         if self._failed_reads:
             self._live_decode_errors += self._failed_reads
             self._failed_reads = 0
         if self._state is not StreamState.STREAMING:
-            self._set_state(StreamState.STREAMING, "frames arrive again")
+            height, width = frame.image.shape[:2]
+            self._set_state(StreamState.STREAMING, f"frames arrive ({width}x{height})")
 
     def _read_failed(self) -> bool:
         """Counts a live read that gave no frame; True when the connection is taken as lost."""
