@@ -47,12 +47,16 @@ NO_DETECTIONS = np.zeros((0, 6), np.float32)
 
 @dataclass
 class Measurement:
+    """Frames that reached the consumer's buffer in `seconds` of measurement."""
+
     method: str
-    frames: int
-    seconds: float
     frame_bytes: int
+    detail: str
+    frames: int = 0
+    seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    torn: int | None = None  # torn reads (ring only)
+    wrong: int = 0  # frames whose pixels did not match their seq: a transport bug
 
     @property
     def fps(self) -> float:
@@ -62,10 +66,23 @@ class Measurement:
     def gbps(self) -> float:
         return self.fps * self.frame_bytes / 1e9
 
+    def add(self, other: Measurement) -> None:
+        """Fold in another round of the same method."""
+        self.frames += other.frames
+        self.seconds += other.seconds
+        self.latencies_ms += other.latencies_ms
+        if other.torn is not None:
+            self.torn = (self.torn or 0) + other.torn
+        self.wrong += other.wrong
+
     def row(self) -> str:
-        notes = list(self.notes)
+        notes = [self.detail]
         if self.latencies_ms:
             notes.insert(0, f"latency median {statistics.median(self.latencies_ms):.1f} ms")
+        if self.torn is not None:
+            notes.append(f"{self.torn} torn reads")
+        if self.wrong:
+            notes.append(f"{self.wrong} WRONG FRAMES")
         return f"{self.method:<12}{self.fps:>11,.1f}{self.gbps:>9.2f}   {', '.join(notes)}"
 
 
@@ -104,8 +121,7 @@ def bench_queue(
     for worker in workers:
         worker.start()
     buffer = np.empty(shape, np.uint8)
-    result = Measurement("(a) queue", 0, seconds, buffer.nbytes, notes=[f"maxsize {size}"])
-    bad = 0
+    result = Measurement("(a) queue", buffer.nbytes, f"maxsize {size}", seconds=seconds)
     try:
         seen: set[int] = set()
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -120,7 +136,7 @@ def bench_queue(
             if now >= start:
                 result.frames += 1
                 result.latencies_ms.append((time.monotonic() - captured_at) * 1e3)
-                bad += int(buffer[-1, -1, -1]) != pixel_value(seq)
+                result.wrong += int(buffer[-1, -1, -1]) != pixel_value(seq)
     finally:
         stop.set()
         # A producer cannot exit while its queue feeder still holds frames: drain, then join.
@@ -132,8 +148,6 @@ def bench_queue(
         for worker in workers:
             worker.join(10)
         frames.close()
-    if bad:
-        result.notes.append(f"{bad} WRONG FRAMES")
     return result
 
 
@@ -190,9 +204,9 @@ def bench_ring(
     ]
     buffer = np.empty(shape, np.uint8)
     result = Measurement(
-        "(b) ring", 0, seconds, buffer.nbytes, notes=[f"{slots} slots, {in_flight} in flight"]
+        "(b) ring", buffer.nbytes, f"{slots} slots, {in_flight} in flight", seconds=seconds, torn=0
     )
-    torn = bad = 0
+    torn = 0
     try:
         for i in range(producers):
             rings.append(FrameRing.create(names.frames(i), slots, height, width))
@@ -223,7 +237,7 @@ def bench_ring(
                 if now >= start:
                     result.frames += 1
                     result.latencies_ms.append((time.monotonic() - meta.captured_at) * 1e3)
-                    bad += int(buffer[-1, -1, -1]) != pixel_value(meta.seq)
+                    result.wrong += int(buffer[-1, -1, -1]) != pixel_value(meta.seq)
             if not took:
                 time.sleep(CONSUMER_IDLE_S)
     finally:
@@ -235,9 +249,7 @@ def bench_ring(
         for shared in segments:
             shared.close()
             shared.unlink()
-    result.notes.append(f"{torn} torn reads")
-    if bad:
-        result.notes.append(f"{bad} WRONG FRAMES")
+    result.torn = torn
     return result
 
 
@@ -270,10 +282,8 @@ def bench_memcpy(shape: tuple[int, int, int], seconds: float) -> Measurement:
     half = count // 2  # a source was last written half a pool ago: long evicted from cache
     result = Measurement(
         "(c) memcpy",
-        0,
-        seconds,
         frame_bytes,
-        notes=[f"1 thread, pool {pool.nbytes >> 20} MiB = {count} frames, LLC {llc >> 20} MiB"],
+        f"1 thread, pool {pool.nbytes >> 20} MiB = {count} frames, LLC {llc >> 20} MiB",
     )
     for i in range(count):  # one untimed pass
         np.copyto(pool[(i + half) % count], pool[i])
@@ -297,6 +307,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=1080, help="frame height, pixels")
     parser.add_argument("--width", type=int, default=1920, help="frame width, pixels")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured time per method")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds of (a), (b), (c) sharing --seconds, so that background load "
+        "drifting during the run weighs on every method alike",
+    )
     parser.add_argument("--slots", type=int, default=4, help="FrameRing slots per producer")
     parser.add_argument(
         "--in-flight", type=int, default=1, help="unanswered frames a ring producer may have"
@@ -305,8 +322,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--queue-size", type=int, default=0, help="mp.Queue maxsize (0: 2 per producer)"
     )
     args = parser.parse_args(argv)
-    if min(args.producers, args.height, args.width, args.slots) < 1 or args.seconds <= 0:
-        parser.error("producers, height, width, slots and seconds must be positive")
+    if min(args.producers, args.height, args.width, args.slots, args.rounds) < 1:
+        parser.error("producers, height, width, slots and rounds must be at least 1")
+    if args.seconds <= 0:
+        parser.error("seconds must be positive")
     if not 1 <= args.in_flight <= args.slots:
         parser.error(f"--in-flight must be between 1 and --slots ({args.slots})")
     return args
@@ -316,17 +335,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     shape = (args.height, args.width, 3)
     queue_size = args.queue_size or 2 * args.producers
+    seconds = args.seconds / args.rounds
     print(
         f"Frame transport: {args.producers} producers -> 1 consumer, {args.height}x{args.width}x3 "
-        f"uint8 ({math.prod(shape) / 1e6:.1f} MB/frame), {args.seconds:g} s per method"
+        f"uint8 ({math.prod(shape) / 1e6:.1f} MB/frame), {args.seconds:g} s per method "
+        f"in {args.rounds} interleaved rounds",
+        flush=True,
     )
-    print(f"{'method':<12}{'frames/s':>11}{'GB/s':>9}   notes", flush=True)
-    by_queue = bench_queue(args.producers, shape, args.seconds, queue_size)
-    print(by_queue.row(), flush=True)
-    by_ring = bench_ring(args.producers, shape, args.seconds, args.slots, args.in_flight)
-    print(by_ring.row(), flush=True)
-    by_memcpy = bench_memcpy(shape, args.seconds)
-    print(by_memcpy.row(), flush=True)
+    totals: list[Measurement] = []
+    for round_number in range(1, args.rounds + 1):
+        measured = [
+            bench_queue(args.producers, shape, seconds, queue_size),
+            bench_ring(args.producers, shape, seconds, args.slots, args.in_flight),
+            bench_memcpy(shape, seconds),
+        ]
+        print(
+            f"round {round_number}: "
+            + ", ".join(f"{m.method[4:]} {m.fps:,.1f}" for m in measured)
+            + " frames/s",
+            flush=True,
+        )
+        if not totals:
+            totals = measured
+        else:
+            for total, more in zip(totals, measured, strict=True):
+                total.add(more)
+    by_queue, by_ring, by_memcpy = totals
+    print(f"{'method':<12}{'frames/s':>11}{'GB/s':>9}   notes")
+    for total in totals:
+        print(total.row())
     print(
         f"ring/queue = {by_ring.fps / by_queue.fps:.1f}x, "
         f"ring = {100 * by_ring.fps / by_memcpy.fps:.0f}% of memcpy"

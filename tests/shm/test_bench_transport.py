@@ -17,8 +17,13 @@ def test_llc_size_is_read_from_sysfs() -> None:
 
 
 def test_benchmark_runs_and_prints_its_ratios(capsys: pytest.CaptureFixture[str]) -> None:
-    transport.main(["--producers", "2", "--height", "48", "--width", "64", "--seconds", "0.3"])
+    argv = ["--producers", "2", "--height", "48", "--width", "64", "--seconds", "0.4"]
+    transport.main([*argv, "--rounds", "2"])
     lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("round")] == [
+        "round 1",
+        "round 2",
+    ]
     rows = {line.split()[1]: line for line in lines if line.startswith("(")}
     assert set(rows) == {"queue", "ring", "memcpy"}
     assert "WRONG" not in "\n".join(lines)
