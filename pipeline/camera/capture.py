@@ -242,7 +242,7 @@ class Capture:
         message = str(error)
         if authentication and not self.auth_failed:
             logger.error(
-                "Authentication failed: %s; check the camera's user and password "
+                "Authentication failed: %s; check the user and password of this camera "
                 "(retrying every %.0f s)",
                 message,
                 self._policy.maximum,
@@ -263,10 +263,11 @@ class Capture:
         failed = self.open_failures - self._failures_at_loss
         if failed or reconnecting:
             logger.info(
-                "Connected to %s after %.1f s down (%d failed attempts)",
+                "Connected to %s after %.1f s down (%d failed attempt%s)",
                 self.name,
                 self._last_arrival - self._down_since,
                 failed,
+                "" if failed == 1 else "s",
             )
         else:
             logger.info("Connected to %s", self.name)

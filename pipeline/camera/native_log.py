@@ -24,8 +24,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-# `[rtsp @ 0x55e34598a200] message`: FFmpeg's default log format.
-_FFMPEG_LINE = re.compile(r"^\[[\w:-]+ @ (?:0x)?[0-9a-fA-F]+\]\s*(?P<message>.+)$")
+# `[rtsp @ 0x55e34598a200] message`, `[mov,mp4,m4a,3gp,3g2,mj2 @ 0x...] message`: FFmpeg's
+# default log format (component name @ context address).
+_FFMPEG_LINE = re.compile(r"^\[[^\]@]+ @ (?:0x)?[0-9a-fA-F]+\]\s*(?P<message>.+)$")
 _AUTH_REJECTED = re.compile(r"\b(401|403)\b.*(Unauthori[sz]ed|Forbidden)", re.IGNORECASE)
 
 # Descriptor 2 belongs to the whole process: one redirection at a time.

@@ -1,7 +1,10 @@
 """The camera process's main loop.
 
-capture -> (decimate) -> letterbox straight into a ring slot -> publish
+capture thread -> newest frame -> (decimate) -> letterbox straight into a ring slot -> publish
 results  -> match the held full-resolution frame by seq -> draw -> record -> detections line
+
+The capture thread (pipeline/camera/capture.py) connects, reconnects and paces the source; this
+loop never blocks on it, writes the heartbeat, and copies the stream's state to the board.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from pipeline.camera.capture import Capture
 from pipeline.camera.draw import annotate
 from pipeline.camera.inflight import InFlight
 from pipeline.camera.outputs import DetectionsLog, Recorder, next_free_path
-from pipeline.camera.pacing import Decimator, Pacer
-from pipeline.camera.sources import CapturedFrame, FrameSource, SourceError, open_source
+from pipeline.camera.pacing import Decimator
+from pipeline.camera.sources import CapturedFrame, SourceError
 from pipeline.config.models import CameraConfig, SiteConfig
 from pipeline.config.regions import Polygon
 from pipeline.infer.letterbox import Letterbox
@@ -81,54 +85,69 @@ class CameraWorker:
         self.recorder: Recorder | None = None
         self.detections_log: DetectionsLog | None = None
         self.done_count = 0
+        self.overwritten = 0  # capture.overwritten already counted on the board
+        self.outputs_opened = False
 
     def run(self) -> ExitCode:
         camera = self.task.camera
         logger.info("Camera Worker started (pid %d)", os.getpid())
         self.row.stream_state = StreamState.CONNECTING
         try:
-            source = open_source(camera.source)
+            capture = Capture(camera.source, camera.id)
         except SourceError as error:
             logger.error("%s; the camera stays offline", error)
             self.row.stream_state = StreamState.OFFLINE
             return ExitCode.SOURCE
-        self.row.stream_state = StreamState.STREAMING
-        self.row.fps_target = camera.target_fps or source.fps
-        self._open_outputs(source)
+        capture.start()
         try:
-            self._loop(source)
+            code = self._loop(capture)
             self._drain()
         finally:
-            source.close()
+            capture.stop()
             self._close_outputs()
         logger.info("Camera Worker stopped after %d processed frames", self.done_count)
-        return ExitCode.OK
+        return code
 
-    def _loop(self, source: FrameSource) -> None:
-        pacer = Pacer(source.fps, time.monotonic())
+    def _loop(self, capture: Capture) -> ExitCode:
         while not self.stop.requested:
             now = time.monotonic()
             self.row.heartbeat = now
             handled = self._settle(now)
-            if source.realtime:
-                due = now >= pacer.next_due
-            else:
-                due = not self.in_flight.full  # files read as fast as inference takes them
-            if due:
-                if source.realtime:
-                    pacer.advance(now)
-                frame = source.read()
-                if frame is None:
-                    logger.info("Source ended")
-                    self.row.stream_state = StreamState.ENDED
-                    return
-                self._on_frame(frame, source.realtime)
+            self._copy_stream_status(capture)
+            # Files read as fast as inference takes them: poll only when a frame can be sent.
+            frame = None if capture.lossless and self.in_flight.full else capture.poll()
+            if frame is not None:
+                self._on_frame(frame, capture)
+            elif capture.finished:
+                return self._finish(capture)
             elif not handled:
-                wake = pacer.next_due if source.realtime else now + IDLE_SLEEP
-                time.sleep(max(0.0, min(wake - time.monotonic(), IDLE_SLEEP)))
+                time.sleep(IDLE_SLEEP)
             self._publish_rates(now)
+        return ExitCode.OK
 
-    def _on_frame(self, frame: CapturedFrame, realtime: bool) -> None:
+    def _finish(self, capture: Capture) -> ExitCode:
+        """The capture thread is done: the file ended, the source can never work, or a bug."""
+        self._copy_stream_status(capture)
+        if capture.crashed is not None:
+            raise RuntimeError(f"capture of {capture.name} crashed") from capture.crashed
+        if capture.failure is not None:
+            return ExitCode.SOURCE
+        logger.info("Source ended")
+        return ExitCode.OK
+
+    def _copy_stream_status(self, capture: Capture) -> None:
+        self.row.stream_state = capture.state
+        self.row.reconnects = capture.reconnects
+        overwritten = capture.overwritten
+        if overwritten != self.overwritten:
+            # Decoded, then replaced by a newer frame before this loop took it.
+            self.row.frames_in += overwritten - self.overwritten
+            self.row.dropped_source += overwritten - self.overwritten
+            self.overwritten = overwritten
+
+    def _on_frame(self, frame: CapturedFrame, capture: Capture) -> None:
+        if not self.outputs_opened:
+            self._open_outputs(capture.fps)
         self.row.frames_in += 1
         self.captured.add()
         if not self.decimator.keep(frame.pts):
@@ -211,11 +230,15 @@ class CameraWorker:
         if given_up:
             self.row.dropped_stale += given_up
 
-    def _open_outputs(self, source: FrameSource) -> None:
+    def _open_outputs(self, source_fps: float | None) -> None:
+        """At the first frame, once the source's rate is known."""
+        self.outputs_opened = True
         site, camera = self.task.site, self.task.camera
+        fps = camera.target_fps or source_fps or 25.0
+        self.row.fps_target = fps
         if site.recording.enabled:
             path = next_free_path(self.task.run_dir / "recordings", camera.id, ".mp4")
-            self.recorder = Recorder(path, camera.target_fps or source.fps, site.recording.fourcc)
+            self.recorder = Recorder(path, fps, site.recording.fourcc)
         if site.detections_log.enabled:
             self.detections_log = DetectionsLog(
                 self.task.run_dir / "detections.jsonl", camera.id, self.task.class_names

@@ -272,7 +272,7 @@ def open_stream(
         reason = f"no answer within {config.open_timeout:g} s"
     reason = mask_secrets(reason or "the stream could not be opened", secrets)
     if messages.authentication_rejected():
-        raise AuthenticationFailed(f"{shown}: authentication failed ({reason})")
+        raise AuthenticationFailed(f"{shown}: {reason}")
     raise StreamUnavailable(f"{shown}: {reason}")
 
 

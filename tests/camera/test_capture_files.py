@@ -72,7 +72,8 @@ def test_undecodable_file_is_one_clear_error_and_offline(kind, clips, tmp_path):
     assert capture.state is StreamState.OFFLINE
     assert watch.frames == []
     assert isinstance(capture.failure, SourceError)
-    assert str(capture.failure).startswith(f"{path}: cannot be decoded as a video")
+    # FFmpeg's own reason is part of the message (an MP4 without its index here).
+    assert str(capture.failure) == f"{path}: cannot be decoded as a video (moov atom not found)"
     assert [t.state for t in capture.history] == [StreamState.CONNECTING, StreamState.OFFLINE]
 
 
