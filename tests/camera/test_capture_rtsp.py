@@ -219,3 +219,13 @@ def test_resolution_change_on_reconnect_delivers_both_sizes(rtsp_server, clips):
     assert sizes[0] == (240, 320, 3)
     assert sizes[-1] == (272, 480, 3)
     assert capture.frame_size == (480, 272)
+
+
+def test_udp_transport_streams(rtsp_server, monkeypatch):
+    monkeypatch.delenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", raising=False)  # restored afterwards
+    server = rtsp_server()
+    with Capture(stream(server.url, transport="udp"), "CAM1") as capture:
+        watch = Watch(capture)
+        watch.until(lambda: len(watch.frames) >= 10, CONNECT + 2, "frames over UDP")
+        assert capture.state is StreamState.STREAMING
+    assert os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"].startswith("rtsp_transport;udp|")
