@@ -156,6 +156,11 @@ class Capture:
         return self._errors_closed[1] + (source.skipped_frames if source is not None else 0)
 
     @property
+    def running(self) -> bool:
+        """The capture thread is alive."""
+        return self._thread.is_alive()
+
+    @property
     def finished(self) -> bool:
         """The thread is done (file ended, source impossible, crash) and no frame is left."""
         return not self._thread.is_alive() and not self._mailbox.pending()

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from pipeline.camera.native_log import NativeMessages, capture_native_messages
+from pipeline.camera.timeline import GapCounter
 from pipeline.camera.urls import MissingVariable, expand_url, mask_secrets, mask_url
 from pipeline.config.models import (
     FileSource,
@@ -76,25 +77,6 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-class _GapCounter:
-    """Counts frames missing between consecutive container timestamps (milliseconds).
-
-    Sources without timestamps (raw H.264 reports 0 for every frame) are ignored.
-    """
-
-    def __init__(self, fps: float) -> None:
-        self._period_ms = 1000.0 / fps
-        self._last_ms: float | None = None
-
-    def missing(self, pts_ms: float) -> int:
-        if pts_ms <= 0:
-            return 0
-        last, self._last_ms = self._last_ms, pts_ms
-        if last is None or pts_ms <= last:
-            return 0
-        return max(0, round((pts_ms - last) / self._period_ms) - 1)
-
-
 def _nominal_fps(capture: cv2.VideoCapture) -> float:
     fps = capture.get(cv2.CAP_PROP_FPS)
     return fps if 0 < fps < 1000 else DEFAULT_FPS
@@ -117,7 +99,7 @@ class VideoFileSource:
         self.skipped_frames = 0
         self._capture = self._open()
         self.fps = _nominal_fps(self._capture)
-        self._gaps = _GapCounter(self.fps)
+        self._gaps = GapCounter(self.fps)
         self._index = 0
         self._pts_offset = 0.0  # added per loop so timestamps keep increasing
 
@@ -150,7 +132,7 @@ class VideoFileSource:
             self._pts_offset = self._index / self.fps
             self._capture.release()
             self._capture = self._open()
-            self._gaps = _GapCounter(self.fps)
+            self._gaps = GapCounter(self.fps)
             image = self._read_image()
             if image is None:
                 return None
@@ -208,7 +190,7 @@ class LiveCaptureSource:
         self.skipped_frames = 0
         self._capture = capture
         self.fps = _nominal_fps(capture)
-        self._gaps = _GapCounter(self.fps)
+        self._gaps = GapCounter(self.fps)
         self._opened_at = time.monotonic()
         self._index = 0
 
@@ -250,10 +232,6 @@ def open_stream(
     except MissingVariable as error:
         raise SourceError(str(error)) from None
     shown = mask_url(config.url)
-    # Process-wide, read by OpenCV at each open; each camera is its own process.
-    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = ffmpeg_capture_options(
-        config.transport.value, config.open_timeout
-    )
     params = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
         round(config.open_timeout * 1000),
@@ -262,6 +240,12 @@ def open_stream(
     ]
     started = time.monotonic()
     with capture_native_messages() as messages:
+        # Process-wide, read by OpenCV at each open (each camera is its own process); set
+        # under the lock capture_native_messages() holds so that opens in one process (tests)
+        # never see another camera's options.
+        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = ffmpeg_capture_options(
+            config.transport.value, config.open_timeout
+        )
         capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
     _log_native(messages, secrets)
     if capture.isOpened():

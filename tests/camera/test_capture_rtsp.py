@@ -156,7 +156,7 @@ def test_flapping_server_counts_reconnects_and_leaks_nothing(rtsp_server):
             server.start()
         watch.until(watch.new_frames(time.monotonic(), 5), BACKOFF_MAX + CONNECT + 2, "last up")
         assert capture.reconnects == cycles
-    assert not capture._thread.is_alive()
+    assert not capture.running
     assert threading.active_count() == threads_before
     assert _native_threads() == native_before
     assert _open_fds() == fds_before
@@ -193,16 +193,23 @@ def test_rejected_password_is_reported_once_retried_slowly_and_never_shown(
         assert not capture.auth_failed
 
 
-def test_stop_returns_while_blocked_in_open(rtsp_server):
+@pytest.mark.parametrize("blocked_in", ["open", "read"])
+def test_stop_returns_while_blocked(blocked_in, rtsp_server):
     server = rtsp_server()
-    server.freeze()  # accepts the TCP connection (kernel backlog), never answers
     capture = Capture(stream(server.url), "CAM1")
-    capture.start()
+    if blocked_in == "open":
+        server.freeze()  # accepts the TCP connection (kernel backlog), never answers
+        capture.start()
+    else:
+        capture.start()
+        watch = Watch(capture)
+        watch.until(lambda: len(watch.frames) >= 3, CONNECT + 2, "first frames")
+        server.freeze()  # the next read waits for data that never comes
     time.sleep(0.3)
     stop_at = time.monotonic()
     capture.stop()
-    assert time.monotonic() - stop_at <= OPEN_TIMEOUT + 1
-    assert capture.finished
+    assert time.monotonic() - stop_at <= max(OPEN_TIMEOUT, READ_TIMEOUT) + 1
+    assert not capture.running
 
 
 def test_resolution_change_on_reconnect_delivers_both_sizes(rtsp_server, clips):

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.camera.timeline import SourceTimeline
+from pipeline.camera.timeline import GapCounter, SourceTimeline
 
 PERIOD = 0.1
 
@@ -36,3 +36,23 @@ def stamps(events):
 )
 def test_timestamps_keep_increasing(events, expected):
     assert stamps(events) == expected
+
+
+def missing(fps, stamps_ms):
+    counter = GapCounter(fps)
+    return [counter.missing(stamp) for stamp in stamps_ms]
+
+
+@pytest.mark.parametrize(
+    ("fps", "stamps_ms", "expected"),
+    [
+        (10.0, [0, 100, 200, 300], [0, 0, 0, 0]),
+        (10.0, [100, 200, 500, 600], [0, 0, 2, 0]),  # 300 and 400 lost
+        (10.0, [0, 0, 0], [0, 0, 0]),  # no timestamps (raw H.264): nothing counted
+        (10.0, [500, 400, 600], [0, 0, 1]),  # time ran back: a new start, then one lost
+        # The camera halves its rate: three frames counted, then 200 ms is "one frame".
+        (10.0, [1000, 1100, 1200, *range(1400, 5001, 200)], [0, 0, 0, 1, 1, 1] + [0] * 16),
+    ],
+)
+def test_gap_counter(fps, stamps_ms, expected):
+    assert missing(fps, stamps_ms) == expected
