@@ -76,8 +76,9 @@ def test_frozen_server_stalls_reconnects_and_recovers(rtsp_server):
 
         frozen_at = time.monotonic()
         server.freeze()
-        took = watch.until(watch.in_state(StreamState.STALLED), STALL_TIMEOUT + 1, "stall")
-        assert STALL_TIMEOUT - 0.5 <= took <= STALL_TIMEOUT + 1
+        # Frames already on their way when the server froze may still arrive: some slack.
+        took = watch.until(watch.in_state(StreamState.STALLED), STALL_TIMEOUT + 1.5, "stall")
+        assert STALL_TIMEOUT - 0.5 <= took <= STALL_TIMEOUT + 1.5
         # The capture thread wakes from its blocked read within the read timeout, reconnects.
         watch.until(
             watch.in_state(StreamState.RECONNECTING), READ_TIMEOUT + 1, "reconnect after stall"
