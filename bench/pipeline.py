@@ -31,7 +31,7 @@ MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
 STATUS = re.compile(r"INFERENCE RUNNING ([\d.]+) img/s batch ([\d.]+)")
 
 
-def site_yaml(cameras: int, width: int, height: int, run_dir: Path) -> str:
+def site_yaml(cameras: int, width: int, height: int, fps: float, run_dir: Path) -> str:
     lines = [
         "site: bench",
         f"output_dir: {run_dir}",
@@ -43,19 +43,20 @@ def site_yaml(cameras: int, width: int, height: int, run_dir: Path) -> str:
         "cameras:",
     ]
     for index in range(cameras):
-        # fps far above what the machine can do: the cameras are limited by backpressure only.
         lines.append(
             f"  - {{id: CAM{index + 1:03d}, source: {{kind: synthetic, seed: {40000 + index}, "
-            f"width: {width}, height: {height}, fps: 240}}}}"
+            f"width: {width}, height: {height}, fps: {fps}}}}}"
         )
     return "\n".join(lines) + "\n"
 
 
-def run_pipeline(cameras: int, width: int, height: int, seconds: float) -> tuple[float, float]:
+def run_pipeline(
+    cameras: int, width: int, height: int, fps: float, seconds: float
+) -> tuple[float, float]:
     """Mean (images/s, batch size) over the status lines after a warm-up of a third of the run."""
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "site.yaml"
-        config.write_text(site_yaml(cameras, width, height, Path(folder) / "run"))
+        config.write_text(site_yaml(cameras, width, height, fps, Path(folder) / "run"))
         result = subprocess.run(
             [
                 sys.executable,
@@ -98,9 +99,16 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--size", default="640x360", help="camera frame size WxH")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=30.0,
+        help="per camera; cameras x fps should exceed what the model can do, so that the "
+        "pipeline, not the cameras, is the limit",
+    )
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    pipeline_rate, batch_mean = run_pipeline(args.cameras, width, height, args.seconds)
+    pipeline_rate, batch_mean = run_pipeline(args.cameras, width, height, args.fps, args.seconds)
     batch = max(1, round(batch_mean))
     print(
         f"pipeline: {pipeline_rate:.1f} images/s, mean batch {batch_mean:.2f} ({args.cameras} cameras {args.size})"
