@@ -23,6 +23,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from pipeline.camera.http_probe import http_error_status
 from pipeline.camera.native_log import NativeMessages, capture_native_messages
 from pipeline.camera.timeline import GapCounter
 from pipeline.camera.urls import MissingVariable, expand_url, mask_secrets, mask_url
@@ -251,11 +252,15 @@ def open_stream(
     if capture.isOpened():
         return LiveCaptureSource(capture, shown)
     capture.release()
-    reason = messages.reason()
+    reason, rejected = messages.reason(), messages.authentication_rejected()
+    if reason is None and url.lower().startswith(("http://", "https://")):
+        status = http_error_status(url, config.open_timeout)
+        if status is not None:
+            reason, rejected = f"HTTP error {status[0]} {status[1]}", status[0] in (401, 403)
     if reason is None and time.monotonic() - started >= config.open_timeout * 0.9:
         reason = f"no answer within {config.open_timeout:g} s"
     reason = mask_secrets(reason or "the stream could not be opened", secrets)
-    if messages.authentication_rejected():
+    if rejected:
         raise AuthenticationFailed(f"{shown}: {reason}")
     raise StreamUnavailable(f"{shown}: {reason}")
 
