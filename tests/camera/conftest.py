@@ -109,6 +109,12 @@ class RtspServer:
         _, err = self.process.communicate(timeout=10)
         self.log.extend(err.splitlines())
 
+    def pipe_fds(self) -> set[str]:
+        """This process's descriptors of the server's stdout and stderr pipes."""
+        if self.process is None:
+            return set()
+        return {str(pipe.fileno()) for pipe in (self.process.stdout, self.process.stderr) if pipe}
+
     def kill(self) -> None:
         """SIGKILL: the camera's connection drops at once."""
         assert self.process is not None
