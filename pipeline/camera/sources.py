@@ -228,10 +228,7 @@ def open_stream(
 ) -> LiveCaptureSource:
     """Connects to a network camera. Raises StreamUnavailable (retry later), AuthenticationFailed
     or SourceError (a missing environment variable: cannot work until the site is fixed)."""
-    try:
-        url, secrets = expand_url(config.url, camera_id, environ)
-    except MissingVariable as error:
-        raise SourceError(str(error)) from None
+    url, secrets = _expand(config.url, camera_id, environ)
     shown = mask_url(config.url)
     params = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
@@ -318,33 +315,43 @@ GSTREAMER_MISSING = (
 )
 
 
-def open_pipeline(config: GStreamerSource) -> LiveCaptureSource:
+def open_pipeline(
+    config: GStreamerSource, camera_id: str, environ: Mapping[str, str]
+) -> LiveCaptureSource:
+    """A GStreamer pipeline; `${NAME}` in it (a camera password in rtspsrc's location) is
+    expanded like a stream URL's."""
     if not opencv_has_gstreamer():
         raise SourceError(GSTREAMER_MISSING)
+    pipeline, secrets = _expand(config.pipeline, camera_id, environ)
     shown = mask_url(config.pipeline)
     with capture_native_messages() as messages:
-        capture = cv2.VideoCapture(config.pipeline, cv2.CAP_GSTREAMER)
-    _log_native(messages, ())
+        capture = cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
+    _log_native(messages, secrets)
     if not capture.isOpened():
         capture.release()
-        raise StreamUnavailable(
-            f"GStreamer pipeline {shown!r}: {messages.reason() or 'failed to start'}"
-        )
+        reason = mask_secrets(messages.reason() or "failed to start", secrets)
+        raise StreamUnavailable(f"GStreamer pipeline {shown!r}: {reason}")
     return LiveCaptureSource(capture, "GStreamer pipeline")
+
+
+def _expand(text: str, camera_id: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
+    try:
+        return expand_url(text, camera_id, environ)
+    except MissingVariable as error:
+        raise SourceError(str(error)) from None
 
 
 def check_source(config: SourceConfig, camera_id: str, environ: Mapping[str, str]) -> None:
     """Raises SourceError for what no retry can fix, before any thread starts: a missing
     environment variable, a missing file, no GStreamer in this OpenCV."""
     if isinstance(config, RtspSource):
-        try:
-            expand_url(config.url, camera_id, environ)
-        except MissingVariable as error:
-            raise SourceError(str(error)) from None
+        _expand(config.url, camera_id, environ)
     elif isinstance(config, FileSource) and not config.path.is_file():
         raise SourceError(f"{config.path}: video file not found")
-    elif isinstance(config, GStreamerSource) and not opencv_has_gstreamer():
-        raise SourceError(GSTREAMER_MISSING)
+    elif isinstance(config, GStreamerSource):
+        if not opencv_has_gstreamer():
+            raise SourceError(GSTREAMER_MISSING)
+        _expand(config.pipeline, camera_id, environ)
 
 
 def open_source(
@@ -362,7 +369,7 @@ def open_source(
         return open_stream(config, camera_id, os.environ if environ is None else environ)
     if isinstance(config, UsbSource):
         return open_device(config)
-    return open_pipeline(config)
+    return open_pipeline(config, camera_id, os.environ if environ is None else environ)
 
 
 def describe_source(config: SourceConfig) -> str:

@@ -145,7 +145,7 @@ class UsbSource(LiveSource):
 
 class GStreamerSource(LiveSource):
     """A GStreamer pipeline ending in appsink (Jetson hardware decode); needs an OpenCV built
-    with GStreamer."""
+    with GStreamer. `${NAME}` is replaced by environment variable NAME, as in stream URLs."""
 
     kind: Literal[SourceKind.GSTREAMER] = SourceKind.GSTREAMER
     pipeline: str = Field(min_length=1, title="gst-launch syntax, ending in appsink")
@@ -155,6 +155,8 @@ class GStreamerSource(LiveSource):
     def _ends_in_appsink(cls, data: object) -> object:
         # A pipeline may hold a camera URL with a password: errors show it masked only.
         pipeline = data.get("pipeline") if isinstance(data, dict) else None
+        if isinstance(pipeline, str):
+            check_url_variables(pipeline)
         if isinstance(pipeline, str) and "appsink" not in pipeline:
             raise ValueError(
                 f"pipeline must end in an appsink OpenCV can read, e.g. '... ! videoconvert ! "
