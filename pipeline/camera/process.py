@@ -132,8 +132,7 @@ class CameraWorker:
             raise RuntimeError(f"capture of {capture.name} crashed") from capture.crashed
         if capture.failure is not None:
             return ExitCode.SOURCE
-        logger.info("Source ended")
-        return ExitCode.OK
+        return ExitCode.OK  # the file ended (the capture logged it)
 
     def _copy_stream_status(self, capture: Capture) -> None:
         self.row.stream_state = capture.state
