@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m pipeline.run") ->
     try:
         return Supervisor(plan, options).run(logs)
     except ShmSpaceError as error:
-        print(f"{prog}: cannot start: {error}", file=sys.stderr)
+        print(f"{prog}: cannot start: {error.strerror}", file=sys.stderr)
         return ExitCode.CONFIG
     finally:
         logs.close()

@@ -23,7 +23,13 @@ from pipeline.lifecycle import ExitCode
 from pipeline.logs import INFERENCE_TAG
 from pipeline.shm.board import StatusBoard
 from pipeline.shm.ring import FrameRing, ResultRing
-from pipeline.shm.segments import SegmentNames, remove_stale_segments, run_prefix
+from pipeline.shm.segments import (
+    SegmentNames,
+    ShmSpaceError,
+    remove_stale_segments,
+    run_prefix,
+    shm_free_bytes,
+)
 from pipeline.shm.states import ProcessState
 from supervisor.children import Child, ChildSpec
 from supervisor.dashboard import StatusView
@@ -96,6 +102,13 @@ class Supervisor:
         spec, config = self.plan.spec, self.config
         slots = config.transport.ring_slots
         cameras = len(config.cameras)
+        frame_bytes = FrameRing.nbytes(slots, spec.input_height, spec.input_width)
+        result_bytes = ResultRing.nbytes(slots, config.model.max_detections)
+        total = StatusBoard.nbytes(cameras + 1) + cameras * (frame_bytes + result_bytes)
+        free = shm_free_bytes()
+        if total > free:
+            # Refuse now with the site's whole need, rather than part-way through creation.
+            raise ShmSpaceError(f"site {config.site} ({cameras} cameras)", total, free)
         self.board = StatusBoard.create(self.segments.board(), cameras + 1)
         for index in range(cameras):
             self._rings.append(
@@ -106,11 +119,12 @@ class Supervisor:
             self._rings.append(
                 ResultRing.create(self.segments.results(index), slots, config.model.max_detections)
             )
-        total = StatusBoard.nbytes(cameras + 1) + cameras * (
-            FrameRing.nbytes(slots, spec.input_height, spec.input_width)
-            + ResultRing.nbytes(slots, config.model.max_detections)
+        logger.info(
+            "Shared memory ready: %d segments, %.1f MB of %.0f MB free",
+            1 + 2 * cameras,
+            total / 1e6,
+            free / 1e6,
         )
-        logger.info("Shared memory ready: %d segments, %.1f MB", 1 + 2 * cameras, total / 1e6)
 
     def _release_segments(self) -> None:
         for segment in [*self._rings, self.board]:

@@ -36,7 +36,7 @@ class ShmSpaceError(OSError):
     def __init__(self, name: str, needed: int, free: int, path: str = SHM_DIR) -> None:
         super().__init__(
             errno.ENOSPC,
-            f"shared memory segment {name!r} needs {needed:,} bytes but {path} has only "
+            f"shared memory for {name} needs {needed:,} bytes but {path} has only "
             f"{free:,} bytes free; enlarge it (Docker: --shm-size) or lower the camera count, "
             "ring slots or model input size",
         )
@@ -155,9 +155,25 @@ def reserve_pages(shm: SharedMemory, nbytes: int) -> None:
         raise
 
 
+class ForeignSegmentError(PermissionError):
+    """A segment with one of our names belongs to another user: never read, write or remove it."""
+
+
 def attach_segment(name: str) -> SharedMemory:
-    """Attach to an existing segment. The caller closes it and never unlinks it."""
-    return SharedMemory(name=name, create=False)
+    """Attach to an existing segment of ours. The caller closes it and never unlinks it.
+
+    Raises ForeignSegmentError when another user owns it (root could otherwise open anything).
+    """
+    shm = SharedMemory(name=name, create=False)
+    fd = getattr(shm, "_fd", -1)
+    if fd >= 0:
+        owner = os.fstat(fd).st_uid
+        if owner != os.geteuid():
+            shm.close()
+            raise ForeignSegmentError(
+                f"shared memory {name} belongs to uid {owner}, not to this user ({os.geteuid()}); refusing it"
+            )
+    return shm
 
 
 def close_segment(shm: SharedMemory) -> None:
@@ -186,7 +202,10 @@ def segment_exists(name: str) -> bool:
 
 
 def stale_segments(site: str, shm_dir: str = SHM_DIR) -> list[str]:
-    """Segments of `site` left by runs whose creating process no longer exists."""
+    """Our segments of `site` left by runs whose creating process no longer exists.
+
+    Segments of another user are never touched; they are logged and left alone.
+    """
     pattern = re.compile(
         rf"^{NAME_ROOT}_{re.escape(sanitise_site(site))}_(?P<pid>\d+)_[0-9a-f]{{4}}_"
     )
@@ -197,8 +216,18 @@ def stale_segments(site: str, shm_dir: str = SHM_DIR) -> list[str]:
         return []
     for entry in entries:
         match = pattern.match(entry)
-        if match and not _pid_alive(int(match["pid"])):
-            stale.append(entry)
+        if not match or _pid_alive(int(match["pid"])):
+            continue
+        try:
+            owner = os.stat(os.path.join(shm_dir, entry)).st_uid
+        except FileNotFoundError:
+            continue
+        if owner != os.geteuid():
+            logger.warning(
+                "shared memory %s belongs to uid %d, not to us: left alone", entry, owner
+            )
+            continue
+        stale.append(entry)
     return stale
 
 

@@ -8,7 +8,9 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -30,9 +32,9 @@ inference:
 supervisor_heartbeat_timeout: 10
 cameras:
   - id: CAM1
-    source: {{kind: synthetic, seed: 30001, width: 640, height: 360, fps: 8}}
+    source: {{kind: synthetic, seed: 30001, width: 640, height: 360, fps: {fps}}}
   - id: CAM2
-    source: {{kind: synthetic, seed: 30002, width: 480, height: 640, fps: 8}}
+    source: {{kind: synthetic, seed: 30002, width: 480, height: 640, fps: {fps}}}
 """
 SCENES = {"CAM1": (30001, 640, 360, 8.0), "CAM2": (30002, 480, 640, 8.0)}
 
@@ -43,17 +45,47 @@ class SiteRun:
     config: Path
     run_dir: Path
 
+    def set_fps(self, fps: float) -> None:
+        """Both cameras render at `fps` (the ground truth of SCENES assumes the default 8)."""
+        self.config.write_text(
+            SITE.format(site=self.site, run_dir=self.run_dir, model=MODEL, fps=fps)
+        )
+
+    def pid_of(self, tag: str) -> int | None:
+        """The pid the latest `[tag] ... Worker started (pid N)` log line names."""
+        if not (self.run_dir / "pipeline.log").exists():
+            return None
+        pids = [
+            int(found.group(1))
+            for line in self.log_lines
+            if (found := re.search(rf"\[{tag}\] \[INFO\] \w+ Worker started \(pid (\d+)\)", line))
+        ]
+        return pids[-1] if pids else None
+
+    def done_times(self, camera: str) -> list[float]:
+        """Wall-clock times of the camera's detections lines."""
+        return [
+            datetime.fromisoformat(line["time"]).timestamp()
+            for line in self.detections()
+            if line["camera"] == camera
+        ]
+
+    cwd = REPO
+
+    def start_command(self, duration: float) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "pipeline.run",
+            str(self.config),
+            "--duration",
+            str(duration),
+            "--no-dashboard",
+        ]
+
     def start(self, duration: float) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipeline.run",
-                str(self.config),
-                "--duration",
-                str(duration),
-                "--no-dashboard",
-            ],
+            self.start_command(duration),
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -81,6 +113,17 @@ def site_run(tmp_path: Path) -> SiteRun:
         pytest.fail(f"{MODEL} is missing: the demo model ships with the repository")
     site = f"e2e{secrets.token_hex(3)}"
     run_dir = tmp_path / "run"
-    config = tmp_path / "site.yaml"
-    config.write_text(SITE.format(site=site, run_dir=run_dir, model=MODEL))
-    return SiteRun(site, config, run_dir)
+    run = SiteRun(site, tmp_path / "site.yaml", run_dir)
+    run.set_fps(8)
+    return run
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.infer.decode import box_iou
 from pipeline.synthetic import WorksiteScene
-from tests.e2e.conftest import LOG_LINE, SCENES, SiteRun
+from tests.e2e.conftest import LOG_LINE, SCENES, SiteRun, wait_for
 
 
 def person_recall(lines: list[dict]) -> tuple[int, int]:
@@ -80,41 +80,11 @@ def test_site_runs_end_to_end(site_run: SiteRun):
     assert site_run.leftover_segments() == []
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def camera_pid(site_run: SiteRun, camera: str) -> int | None:
-    if not (site_run.run_dir / "pipeline.log").exists():
-        return None
-    for line in site_run.log_lines:
-        found = re.search(rf"\[{camera}\] \[INFO\] Camera Worker started \(pid (\d+)\)", line)
-        if found:
-            return int(found.group(1))
-    return None
-
-
-def done_times(site_run: SiteRun, camera: str) -> list[float]:
-    from datetime import datetime
-
-    return [
-        datetime.fromisoformat(line["time"]).timestamp()
-        for line in site_run.detections()
-        if line["camera"] == camera
-    ]
-
-
 def test_killed_camera_is_restarted_and_the_other_keeps_its_rate(site_run: SiteRun):
     process = site_run.start(duration=14)
     try:
-        pid = wait_for(lambda: camera_pid(site_run, "CAM2"), 30, "CAM2 to start")
-        wait_for(lambda: len(done_times(site_run, "CAM2")) >= 16, 30, "CAM2 to process frames")
+        pid = wait_for(lambda: site_run.pid_of("CAM2"), 30, "CAM2 to start")
+        wait_for(lambda: len(site_run.done_times("CAM2")) >= 16, 30, "CAM2 to process frames")
         killed_at = time.time()
         os.kill(pid, signal.SIGKILL)
         output, _ = process.communicate(timeout=90)
@@ -126,11 +96,9 @@ def test_killed_camera_is_restarted_and_the_other_keeps_its_rate(site_run: SiteR
     log = "\n".join(site_run.log_lines)
     assert "[SUPERVISOR] [ERROR] CAM2: process was killed by SIGKILL" in log
     assert re.search(r"\[SUPERVISOR\] \[INFO\] CAM2: restarted \(pid \d+, restart 1\)", log)
-    assert (
-        len([t for t in done_times(site_run, "CAM2") if t > killed_at + 0.5]) >= 5
-    )  # back at work
+    assert len([t for t in site_run.done_times("CAM2") if t > killed_at + 0.5]) >= 5  # back at work
 
-    cam1 = np.array(done_times(site_run, "CAM1"))
+    cam1 = np.array(site_run.done_times("CAM1"))
     before = cam1[(cam1 > killed_at - 3) & (cam1 <= killed_at)]
     during = cam1[(cam1 > killed_at) & (cam1 <= killed_at + 3)]
     assert len(before) >= 6

@@ -11,6 +11,7 @@ import pytest
 from pipeline.shm.segments import (
     MAX_NAME_LEN,
     SHM_DIR,
+    ForeignSegmentError,
     SegmentNames,
     ShmSpaceError,
     attach_segment,
@@ -160,3 +161,15 @@ def test_segments_of_dead_runs_are_swept(children: Children) -> None:
         for name in (stale, live, other_site):
             if segment_exists(name):
                 os.unlink(os.path.join(SHM_DIR, name))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a segment to another user")
+def test_attach_refuses_a_segment_owned_by_another_user(names: SegmentNames) -> None:
+    shm = create_segment(names.board(), 4096)
+    try:
+        os.fchown(shm._fd, 65534, 65534)  # what another user's segment looks like
+        with pytest.raises(ForeignSegmentError, match="belongs to uid 65534"):
+            attach_segment(names.board())
+    finally:
+        shm.close()
+        shm.unlink()
