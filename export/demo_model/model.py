@@ -1,8 +1,10 @@
 """A small anchor-free detector in the YOLOv8 mould, and its ONNX export.
 
 Backbone of strided convolutions with C2f blocks, a PAN neck, and decoupled heads at strides
-8, 16 and 32. Each location predicts distances to the box sides (left, top, right, bottom, in
-units of its stride) and one logit per class. The exported graph decodes these into the
+8, 16 and 32. Each location predicts, for each box side (left, top, right, bottom), a
+distribution over REG_BINS distances in units of its stride (YOLOv8's distribution focal
+loss: its expectation localises small boxes to a fraction of a pixel), and one logit per
+class. The exported graph decodes these into the
 YOLOv8 output layout (B, 4 + classes, N): cx, cy, w, h in input pixels, then sigmoid scores.
 """
 
@@ -15,6 +17,7 @@ from torch import nn
 from torch.nn import functional
 
 STRIDES = (8, 16, 32)
+REG_BINS = 16  # distances 0..15 strides: up to 120 px at stride 8, 480 px at stride 32
 
 
 class ConvBnAct(nn.Sequential):
@@ -74,7 +77,7 @@ class Head(nn.Module):
     def __init__(self, c_in: int, num_classes: int, width: int) -> None:
         super().__init__()
         self.box = nn.Sequential(
-            ConvBnAct(c_in, width), ConvBnAct(width, width), nn.Conv2d(width, 4, 1)
+            ConvBnAct(c_in, width), ConvBnAct(width, width), nn.Conv2d(width, 4 * REG_BINS, 1)
         )
         self.cls = nn.Sequential(
             ConvBnAct(c_in, width), ConvBnAct(width, width), nn.Conv2d(width, num_classes, 1)
@@ -86,7 +89,7 @@ class Head(nn.Module):
         cls_out = self.cls[-1]
         assert isinstance(box_out, nn.Conv2d) and isinstance(cls_out, nn.Conv2d)
         assert box_out.bias is not None and cls_out.bias is not None
-        nn.init.constant_(box_out.bias, 1.0)  # about 1.3 strides from each side at the start
+        nn.init.constant_(box_out.bias, 1.0)  # flat distributions at the start
         # Rare positives: start every class near 1% so the first steps are not all negatives.
         nn.init.constant_(cls_out.bias, -math.log(99.0))
 
@@ -95,7 +98,7 @@ class Head(nn.Module):
 
 
 class PPEDetector(nn.Module):
-    """Raw outputs: per stride, (B, 4, H, W) side distances (pre-softplus) and (B, C, H, W)
+    """Raw outputs: per stride, (B, 4 * REG_BINS, H, W) side-distance logits and (B, C, H, W)
     class logits."""
 
     def __init__(
@@ -149,15 +152,24 @@ def anchor_points(
 def flatten_outputs(
     outputs: list[tuple[torch.Tensor, torch.Tensor]],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, N, 4) raw side distances and (B, N, C) class logits, all strides concatenated."""
+    """(B, N, 4 * REG_BINS) side-distance logits and (B, N, C) class logits, all strides
+    concatenated."""
     boxes = torch.cat([box.flatten(2) for box, _ in outputs], dim=2).transpose(1, 2)
     logits = torch.cat([cls.flatten(2) for _, cls in outputs], dim=2).transpose(1, 2)
     return boxes, logits
 
 
+def side_distances(raw: torch.Tensor) -> torch.Tensor:
+    """Side-distance logits (B, N, 4 * REG_BINS) -> expected distances (B, N, 4) in strides."""
+    bins = torch.arange(REG_BINS, dtype=raw.dtype, device=raw.device)
+    probabilities = raw.unflatten(-1, (4, REG_BINS)).softmax(-1)
+    return (probabilities * bins).sum(-1)
+
+
 def decode_boxes(raw: torch.Tensor, points: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
-    """Raw side distances (B, N, 4) -> boxes x1, y1, x2, y2 (B, N, 4) in input pixels."""
-    distances = functional.softplus(raw) * strides
+    """Side-distance logits (B, N, 4 * REG_BINS) -> boxes x1, y1, x2, y2 (B, N, 4) in input
+    pixels."""
+    distances = side_distances(raw) * strides
     return torch.cat([points - distances[..., :2], points + distances[..., 2:]], dim=-1)
 
 
