@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional
 
-from export.demo_model.model import REG_BINS
+from export.demo_model.model import DISTANCE_OFFSET, REG_BINS
 
 TOP_K = 10
 ALPHA, BETA = 0.5, 6.0
@@ -129,10 +129,10 @@ def distribution_focal_loss(
     raw: torch.Tensor, points: torch.Tensor, strides: torch.Tensor, boxes: torch.Tensor
 ) -> torch.Tensor:
     """Per-cell DFL (K,): raw (K, 4 * REG_BINS) logits, points (K, 2), strides (K, 1), target
-    boxes (K, 4). Each side's target distance (in strides) is split between its two nearest
+    boxes (K, 4). Each side's target distance (in bins) is split between its two nearest
     bins, and both are trained with cross-entropy by that split."""
     target = torch.cat([points - boxes[:, :2], boxes[:, 2:] - points], dim=-1) / strides
-    target = target.clamp(0.0, REG_BINS - 1 - 0.01)
+    target = (target + DISTANCE_OFFSET).clamp(0.0, REG_BINS - 1 - 0.01)  # in bins
     left = target.floor().long()
     right_weight = target - left
     logits = raw.view(-1, 4, REG_BINS).reshape(-1, REG_BINS)

@@ -18,6 +18,11 @@ from torch.nn import functional
 
 STRIDES = (8, 16, 32)
 REG_BINS = 16  # distances 0..15 strides: up to 120 px at stride 8, 480 px at stride 32
+# Bin k stands for a side distance of k - DISTANCE_OFFSET strides. A side may lie half a
+# stride past the cell centre, so a box smaller than a cell that contains no cell centre (a
+# far worker's hard hat, 3-4 px tall against a stride of 8) can still be predicted exactly
+# by its nearest cell.
+DISTANCE_OFFSET = 0.5
 
 
 class ConvBnAct(nn.Sequential):
@@ -160,8 +165,9 @@ def flatten_outputs(
 
 
 def side_distances(raw: torch.Tensor) -> torch.Tensor:
-    """Side-distance logits (B, N, 4 * REG_BINS) -> expected distances (B, N, 4) in strides."""
-    bins = torch.arange(REG_BINS, dtype=raw.dtype, device=raw.device)
+    """Side-distance logits (B, N, 4 * REG_BINS) -> expected distances (B, N, 4) in strides,
+    from -DISTANCE_OFFSET to REG_BINS - 1 - DISTANCE_OFFSET."""
+    bins = torch.arange(REG_BINS, dtype=raw.dtype, device=raw.device) - DISTANCE_OFFSET
     probabilities = raw.unflatten(-1, (4, REG_BINS)).softmax(-1)
     return (probabilities * bins).sum(-1)
 
@@ -186,5 +192,5 @@ class ExportedDetector(nn.Module):
         raw, logits = flatten_outputs(outputs)
         xyxy = decode_boxes(raw, points, strides)
         centre = (xyxy[..., :2] + xyxy[..., 2:]) / 2
-        size = xyxy[..., 2:] - xyxy[..., :2]
+        size = (xyxy[..., 2:] - xyxy[..., :2]).clamp(min=0.0)  # sides may cross (offset bins)
         return torch.cat([centre, size, logits.sigmoid()], dim=-1).transpose(1, 2)
