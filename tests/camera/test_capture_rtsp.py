@@ -77,12 +77,19 @@ def test_frozen_server_stalls_reconnects_and_recovers(rtsp_server):
         frozen_at = time.monotonic()
         server.freeze()
         # Frames already on their way when the server froze may still arrive: some slack.
-        took = watch.until(watch.in_state(StreamState.STALLED), STALL_TIMEOUT + 1.5, "stall")
-        assert STALL_TIMEOUT - 0.5 <= took <= STALL_TIMEOUT + 1.5
         # The capture thread wakes from its blocked read within the read timeout, reconnects.
         watch.until(
-            watch.in_state(StreamState.RECONNECTING), READ_TIMEOUT + 1, "reconnect after stall"
+            watch.in_state(StreamState.RECONNECTING),
+            STALL_TIMEOUT + READ_TIMEOUT + 1.5,
+            "reconnect after stall",
         )
+        # STALLED comes first but lasts only until the reconnect starts: a loaded machine may not
+        # sample it, so its time also comes from the capture's own history of transitions.
+        stalled_at = watch.first_time_in(StreamState.STALLED, frozen_at) or next(
+            (t.at for t in capture.history if t.state is StreamState.STALLED), None
+        )
+        assert stalled_at is not None, list(capture.history)
+        assert STALL_TIMEOUT - 0.5 <= stalled_at - frozen_at <= STALL_TIMEOUT + 1.5
         failures_before = capture.open_failures
         watch.until(
             lambda: capture.open_failures > failures_before,
@@ -96,7 +103,7 @@ def test_frozen_server_stalls_reconnects_and_recovers(rtsp_server):
         watch.until(watch.new_frames(thawed_at, 10), BACKOFF_MAX + 2 * CONNECT, "frames again")
         assert capture.state is StreamState.STREAMING
         assert capture.reconnects == 1
-        assert {"STALLED", "RECONNECTING"} <= set(watch.state_names())
+        assert "RECONNECTING" in set(watch.state_names())
 
 
 def test_unreachable_at_start_retries_with_growing_intervals(rtsp_server):
