@@ -76,8 +76,7 @@ def test_frozen_server_stalls_reconnects_and_recovers(rtsp_server):
 
         frozen_at = time.monotonic()
         server.freeze()
-        # Frames already on their way when the server froze may still arrive: some slack.
-        # The capture thread wakes from its blocked read within the read timeout, reconnects.
+        # The capture thread wakes from its blocked read within the read timeout and reconnects.
         watch.until(
             watch.in_state(StreamState.RECONNECTING),
             STALL_TIMEOUT + READ_TIMEOUT + 1.5,
@@ -89,6 +88,7 @@ def test_frozen_server_stalls_reconnects_and_recovers(rtsp_server):
             (t.at for t in capture.history if t.state is StreamState.STALLED), None
         )
         assert stalled_at is not None, list(capture.history)
+        # Frames already on their way when the server froze may still arrive: some slack.
         assert STALL_TIMEOUT - 0.5 <= stalled_at - frozen_at <= STALL_TIMEOUT + 1.5
         failures_before = capture.open_failures
         watch.until(
