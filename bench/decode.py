@@ -93,13 +93,13 @@ def bare_decode(clip: Path) -> Round:
 
 def camera_side(clip: Path, input_size: int, ring_name: str) -> Round:
     from pipeline.camera.capture import Capture
+    from pipeline.camera.ring_writer import RingWriter
     from pipeline.config.models import FileSource
-    from pipeline.infer.letterbox import Letterbox
-    from pipeline.shm.ring import FrameMeta, FrameRing
+    from pipeline.shm.ring import FrameRing
 
     ring = FrameRing.create(ring_name, SLOTS, input_size, input_size)
     held: deque[object] = deque(maxlen=IN_FLIGHT)
-    letterboxes: dict[tuple[int, int], Letterbox] = {}
+    writer = RingWriter(ring, (input_size, input_size))
     frames = 0
     try:
         cpu, wall = time.process_time(), time.perf_counter()
@@ -112,27 +112,7 @@ def camera_side(clip: Path, input_size: int, ring_name: str) -> Round:
                         break
                     time.sleep(IDLE_SLEEP)
                     continue
-                height, width = frame.image.shape[:2]
-                letterbox = letterboxes.get((width, height))
-                if letterbox is None:
-                    letterbox = Letterbox.fit(width, height, input_size, input_size)
-                    letterboxes[(width, height)] = letterbox
-                seq = ring.next_seq
-                letterbox.apply(frame.image, out=ring.begin_write())
-                ring.publish(
-                    FrameMeta(
-                        seq=seq,
-                        source_index=frame.index,
-                        pts=frame.pts,
-                        captured_at=frame.captured_at,
-                        orig_w=width,
-                        orig_h=height,
-                        scale_x=letterbox.scale_x,
-                        scale_y=letterbox.scale_y,
-                        pad_x=letterbox.pad_x,
-                        pad_y=letterbox.pad_y,
-                    )
-                )
+                writer.send(frame)
                 held.append(frame)
                 frames += 1
         result = Round(frames, time.process_time() - cpu, time.perf_counter() - wall)

@@ -22,15 +22,15 @@ from pipeline.camera.draw import annotate
 from pipeline.camera.inflight import InFlight
 from pipeline.camera.outputs import DetectionsLog, Recorder, next_free_path
 from pipeline.camera.pacing import Decimator
+from pipeline.camera.ring_writer import RingWriter
 from pipeline.camera.sources import CapturedFrame, SourceError
 from pipeline.config.models import CameraConfig, SiteConfig
 from pipeline.config.regions import Polygon
-from pipeline.infer.letterbox import Letterbox
 from pipeline.lifecycle import ExitCode, StopFlag, install_stop_signals
 from pipeline.logs import log_to_supervisor
 from pipeline.metering import WindowMeter
 from pipeline.shm.board import StatusBoard
-from pipeline.shm.ring import FrameMeta, FrameRing, Result, ResultRing
+from pipeline.shm.ring import FrameRing, Result, ResultRing
 from pipeline.shm.segments import SegmentNames
 from pipeline.shm.states import StreamState
 
@@ -73,13 +73,13 @@ class CameraWorker:
         slots, (width, height) = site.transport.ring_slots, task.input_size
         self.board = StatusBoard.attach(task.segments.board(), len(site.cameras) + 1)
         self.row = self.board.row(task.camera_index + 1)
-        self.ring = FrameRing.attach(task.segments.frames(task.camera_index), slots, height, width)
+        ring = FrameRing.attach(task.segments.frames(task.camera_index), slots, height, width)
+        self.writer = RingWriter(ring, task.input_size)
         self.results = ResultRing.attach(
             task.segments.results(task.camera_index), slots, site.model.max_detections
         )
         self.in_flight = InFlight(site.transport.max_in_flight, site.transport.result_timeout)
         self.decimator = Decimator(camera.target_fps)
-        self.letterboxes: dict[tuple[int, int], Letterbox] = {}
         self.captured = WindowMeter()
         self.done = WindowMeter()
         self.recorder: Recorder | None = None
@@ -155,27 +155,7 @@ class CameraWorker:
             # Inference is behind: drop here, at the source, so latency stays bounded.
             self.row.dropped_source += 1
             return
-        height, width = frame.image.shape[:2]
-        letterbox = self.letterboxes.get((width, height))
-        if letterbox is None:
-            letterbox = Letterbox.fit(width, height, *self.task.input_size)
-            self.letterboxes[(width, height)] = letterbox
-        seq = self.ring.next_seq
-        letterbox.apply(frame.image, out=self.ring.begin_write())
-        self.ring.publish(
-            FrameMeta(
-                seq=seq,
-                source_index=frame.index,
-                pts=frame.pts,
-                captured_at=frame.captured_at,
-                orig_w=width,
-                orig_h=height,
-                scale_x=letterbox.scale_x,
-                scale_y=letterbox.scale_y,
-                pad_x=letterbox.pad_x,
-                pad_y=letterbox.pad_y,
-            )
-        )
+        seq = self.writer.send(frame)
         self.in_flight.add(seq, frame, time.monotonic())
         self.row.frames_sent += 1
 
