@@ -6,9 +6,12 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +85,25 @@ class SiteRun:
             str(duration),
             "--no-dashboard",
         ]
+
+    @contextmanager
+    def running(self, duration: float) -> Iterator[subprocess.Popen[str]]:
+        """The site as a subprocess; killed if the test leaves before it ends."""
+        process = self.start(duration)
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def kill_and_await_restart(self, tag: str) -> float:
+        """SIGKILL the process of `tag` and wait for its replacement; returns the kill time."""
+        pid = wait_for(lambda: self.pid_of(tag), 30, f"{tag} to start")
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+        wait_for(lambda: (self.pid_of(tag) or pid) != pid, 15, f"a new {tag} process")
+        return killed_at
 
     def start(self, duration: float) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -14,42 +14,37 @@ import pytest
 from tests.e2e.conftest import SiteRun, wait_for
 
 
-def resumed_after(site_run: SiteRun, moment: float, frames: int = 5) -> bool:
+def answered_after(site_run: SiteRun, moment: float, frames: int = 3) -> bool:
     return all(
         len([t for t in site_run.done_times(camera) if t > moment]) >= frames
         for camera in ("CAM1", "CAM2")
     )
 
 
+def interrupt(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C the site and wait for its clean exit; returns what it printed."""
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    return output
+
+
 @pytest.mark.parametrize(
-    ("fps", "moment"),
-    [(2, "idle, waiting for frames"), (30, "busy, most likely mid-batch")],
+    ("fps", "moment"), [(2, "idle, waiting for frames"), (30, "busy, likely mid-batch")]
 )
 def test_inference_killed_is_replaced_and_cameras_get_answers_again(site_run: SiteRun, fps, moment):
     site_run.set_fps(fps)
-    process = site_run.start(duration=60)
-    try:
-        first_pid = wait_for(lambda: site_run.pid_of("INFERENCE"), 30, "inference to start")
-        wait_for(lambda: resumed_after(site_run, 0, frames=3), 30, "first answers")
+    with site_run.running(duration=60) as process:
+        wait_for(lambda: answered_after(site_run, 0), 30, "first answers")
         time.sleep(0.3)
-        os.kill(first_pid, signal.SIGKILL)
-        wait_for(
-            lambda: (site_run.pid_of("INFERENCE") or first_pid) != first_pid,
-            15,
-            "a new inference process",
-        )
+        site_run.kill_and_await_restart("INFERENCE")
         restarted_at = time.time()
         wait_for(
-            lambda: resumed_after(site_run, restarted_at, frames=3),
+            lambda: answered_after(site_run, restarted_at),
             20,
             "answers from the new inference process",
         )
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, output
+        interrupt(process)
     log = "\n".join(site_run.log_lines)
     assert "[SUPERVISOR] [ERROR] INFERENCE: process was killed by SIGKILL" in log
     assert site_run.leftover_segments() == []
@@ -59,10 +54,8 @@ def test_camera_killed_repeatedly_mid_stream_recovers_every_time(site_run: SiteR
     """A camera killed at arbitrary moments (possibly inside a ring write) is replaced, and
     the replacement's frames reach inference: the ring is repaired, seqs keep increasing."""
     site_run.set_fps(30)
-    process = site_run.start(duration=60)
-    try:
-        for kill in range(3):
-            pid = wait_for(lambda: site_run.pid_of("CAM1"), 30, "CAM1 to start")
+    with site_run.running(duration=60) as process:
+        for _ in range(3):
             started = time.time()
             wait_for(
                 lambda since=started: (
@@ -71,35 +64,14 @@ def test_camera_killed_repeatedly_mid_stream_recovers_every_time(site_run: SiteR
                 30,
                 "CAM1 answers",
             )
-            os.kill(pid, signal.SIGKILL)
-            wait_for(
-                lambda old=pid: (site_run.pid_of("CAM1") or old) != old,
-                15,
-                f"CAM1 restart {kill + 1}",
-            )
+            site_run.kill_and_await_restart("CAM1")
         restarted_at = time.time()
-        wait_for(
-            lambda: resumed_after(site_run, restarted_at, frames=3),
-            20,
-            "CAM1 answers after the last kill",
-        )
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, output
+        wait_for(lambda: answered_after(site_run, restarted_at), 20, "answers after the last kill")
+        interrupt(process)
     log = "\n".join(site_run.log_lines)
     assert log.count("[SUPERVISOR] [ERROR] CAM1: process was killed by SIGKILL") == 3
     assert "CAM1: restarted (pid" in log and "restart 3)" in log
     assert site_run.leftover_segments() == []
-
-
-def run_to_end(
-    site_run: SiteRun, *prefix: str, duration: float = 2
-) -> subprocess.CompletedProcess[str]:
-    command = [*prefix, *site_run.start_command(duration)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=site_run.cwd)
 
 
 def test_too_small_dev_shm_is_refused_with_both_sizes(site_run: SiteRun):
@@ -140,20 +112,16 @@ def test_stale_segments_are_swept_and_foreign_ones_left_alone(site_run: SiteRun)
     if can_chown:
         os.chown(foreign, 65534, 65534)
     try:
-        result = run_to_end(site_run)
+        result = subprocess.run(
+            site_run.start_command(2), capture_output=True, text=True, timeout=120, cwd=site_run.cwd
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert not os.path.exists(ours)
         log = "\n".join(site_run.log_lines)
-        assert (
-            f"Removed shared memory left by a killed run: vigia_{site_run.site}_{dead_pid}_abcd_frames_0"
-            in log
-        )
+        assert f"Removed shared memory left by a killed run: {os.path.basename(ours)}" in log
         if can_chown:
             assert os.path.exists(foreign)
-            assert (
-                f"vigia_{site_run.site}_{dead_pid}_abcd_frames_1 belongs to uid 65534, not to us: left alone"
-                in log
-            )
+            assert f"{os.path.basename(foreign)} belongs to uid 65534, not to us: left alone" in log
     finally:
         for path in (ours, foreign):
             if os.path.exists(path):

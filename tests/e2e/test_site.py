@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import time
 from collections import defaultdict
 
 import cv2
@@ -46,8 +43,8 @@ def person_recall(lines: list[dict]) -> tuple[int, int]:
 
 
 def test_site_runs_end_to_end(site_run: SiteRun):
-    process = site_run.start(duration=8)
-    output, _ = process.communicate(timeout=90)
+    with site_run.running(duration=8) as process:
+        output, _ = process.communicate(timeout=90)
     assert process.returncode == 0, output
 
     lines = site_run.detections()
@@ -81,16 +78,10 @@ def test_site_runs_end_to_end(site_run: SiteRun):
 
 
 def test_killed_camera_is_restarted_and_the_other_keeps_its_rate(site_run: SiteRun):
-    process = site_run.start(duration=14)
-    try:
-        pid = wait_for(lambda: site_run.pid_of("CAM2"), 30, "CAM2 to start")
+    with site_run.running(duration=14) as process:
         wait_for(lambda: len(site_run.done_times("CAM2")) >= 16, 30, "CAM2 to process frames")
-        killed_at = time.time()
-        os.kill(pid, signal.SIGKILL)
+        killed_at = site_run.kill_and_await_restart("CAM2")
         output, _ = process.communicate(timeout=90)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 0, output
 
     log = "\n".join(site_run.log_lines)
