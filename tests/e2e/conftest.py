@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -47,6 +47,7 @@ class SiteRun:
     site: str
     config: Path
     run_dir: Path
+    extra_args: list[str] = field(default_factory=list)  # more command-line flags
 
     def set_fps(self, fps: float) -> None:
         """Both cameras render at `fps` (the ground truth of SCENES assumes the default 8)."""
@@ -84,6 +85,7 @@ class SiteRun:
             "--duration",
             str(duration),
             "--no-dashboard",
+            *self.extra_args,
         ]
 
     @contextmanager
