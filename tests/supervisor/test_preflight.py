@@ -1,0 +1,77 @@
+"""Checks before anything starts: the model file and classes, prompts, ROI files, videos."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, load_site_config
+from supervisor.preflight import prepare_site
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
+
+
+def site(tmp_path: Path, **top: str) -> Path:
+    lines = [f"model: {{path: {top.pop('model', MODEL)}}}"]
+    lines += [f"{key}: {value}" for key, value in top.items()]
+    lines += [
+        "cameras:",
+        "  - {id: CAM1, source: {kind: synthetic}}",
+        f"  - {{id: CAM2, source: {{kind: file, path: {tmp_path / 'cam2.mp4'}}}}}",
+    ]
+    path = tmp_path / "site.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    (tmp_path / "cam2.mp4").write_bytes(b"")  # existence is what preflight checks
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        prepare_site(load_site_config(path), path)
+    return caught.value.problems
+
+
+def test_good_site_is_planned_with_model_spec_and_polygons(tmp_path):
+    roi = tmp_path / "roi.json"
+    roi.write_text(
+        json.dumps({"zone": [[0, 0], [10, 0], [10, 10]], "other": [[1, 1], [5, 1], [5, 5]]})
+    )
+    path = site(tmp_path, roi=str(roi), roi_polys="[other]")
+    plan = prepare_site(load_site_config(path), path)
+    assert (plan.spec.input_width, plan.spec.input_height) == (320, 320)
+    assert plan.spec.class_names == ("person", "helmet", "vest")
+    assert [[p.name for p in polygons] for polygons in plan.polygons] == [["other"], ["other"]]
+
+
+def test_missing_model_and_video_are_reported_together(tmp_path):
+    path = site(tmp_path, model=str(tmp_path / "absent.onnx"))
+    (tmp_path / "cam2.mp4").unlink()
+    found = problems(path)
+    assert any(f"model.path: {tmp_path / 'absent.onnx'}: model file not found" in p for p in found)
+    assert any(f"cameras[1].source.path: {tmp_path / 'cam2.mp4'} not found" in p for p in found)
+
+
+def test_prompt_classes_unknown_to_the_model(tmp_path):
+    prompts = tmp_path / "prompts.yaml"
+    prompts.write_text("classes:\n  person: [worker]\n  goggles: [safety goggles]\n")
+    assert problems(site(tmp_path, prompts=str(prompts))) == [
+        f"{prompts}: classes goggles are not in the model (person, helmet, vest); re-export the model with these prompts"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"zone": [[0, 0], [1, 1]]}', "polygon 'zone' needs at least 3 [x, y] points"),
+        ('{"zone": [[0, 0], [1, "a"], [2, 2]]}', "polygon 'zone' has a point that is not a number"),
+        ('{"zone": [[0, 0], [1, 1], [2, 2]],}', "not valid JSON"),
+        ('{"zone": [[0, 0], [1, 0], [1, 1]]}', "no polygon named gate; the file has: zone"),
+    ],
+)
+def test_roi_file_mistakes_name_the_camera_and_file(tmp_path, content, expected):
+    roi = tmp_path / "roi.json"
+    roi.write_text(content)
+    found = problems(site(tmp_path, roi=str(roi), roi_polys="[gate]"))
+    assert found and all(p.startswith("cameras[") and str(roi) in p for p in found)
+    assert any(expected in p for p in found), found
