@@ -59,13 +59,14 @@ def load_backend(site: SiteConfig) -> InferenceBackend:
     raise ModelLoadError(f"backend {site.model.backend.value} is not available in this build")
 
 
-def original_boxes(detections: np.ndarray, meta: FrameMeta) -> np.ndarray:
-    """Map (K, 6) detections from model-input pixels to the camera frame, in place."""
+def original_boxes(detections: np.ndarray, meta: FrameMeta, spec: ModelSpec) -> np.ndarray:
+    """Map (K, 6) detections from model-input pixels to the camera frame, in place, with the
+    letterbox the camera used for that very frame (its size may change mid-stream)."""
     letterbox = Letterbox(
         src_w=meta.orig_w,
         src_h=meta.orig_h,
-        dst_w=0,
-        dst_h=0,
+        dst_w=spec.input_width,
+        dst_h=spec.input_height,
         new_w=round(meta.scale_x * meta.orig_w),
         new_h=round(meta.scale_y * meta.orig_h),
         pad_x=meta.pad_x,
@@ -151,7 +152,9 @@ class InferenceWorker:
         )
         infer_ms = (time.perf_counter() - started) * 1000
         for (camera, meta), detections in zip(metas, decoded, strict=True):
-            self.results[camera].write(meta.seq, original_boxes(detections, meta), count, infer_ms)
+            self.results[camera].write(
+                meta.seq, original_boxes(detections, meta, self.task.spec), count, infer_ms
+            )
         self.row.batches += 1
         self.row.frames_done += count
         self.batches.add(value=count)  # one batch of `count` images

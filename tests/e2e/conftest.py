@@ -99,6 +99,14 @@ class SiteRun:
                 process.kill()
                 process.wait()
 
+    @staticmethod
+    def interrupt(process: subprocess.Popen[str]) -> str:
+        """Ctrl-C the site and wait for its clean exit (code 0); returns what it printed."""
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output
+        return output
+
     def kill_and_await_restart(self, tag: str) -> float:
         """SIGKILL the process of `tag` and wait for its replacement; returns the kill time."""
         pid = wait_for(lambda: self.pid_of(tag), 30, f"{tag} to start")

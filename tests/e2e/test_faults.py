@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 
@@ -19,14 +18,6 @@ def answered_after(site_run: SiteRun, moment: float, frames: int = 3) -> bool:
         len([t for t in site_run.done_times(camera) if t > moment]) >= frames
         for camera in ("CAM1", "CAM2")
     )
-
-
-def interrupt(process: subprocess.Popen[str]) -> str:
-    """Ctrl-C the site and wait for its clean exit; returns what it printed."""
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
-    return output
 
 
 @pytest.mark.parametrize(
@@ -44,7 +35,7 @@ def test_inference_killed_is_replaced_and_cameras_get_answers_again(site_run: Si
             20,
             "answers from the new inference process",
         )
-        interrupt(process)
+        site_run.interrupt(process)
     log = "\n".join(site_run.log_lines)
     assert "[SUPERVISOR] [ERROR] INFERENCE: process was killed by SIGKILL" in log
     assert site_run.leftover_segments() == []
@@ -67,7 +58,7 @@ def test_camera_killed_repeatedly_mid_stream_recovers_every_time(site_run: SiteR
             site_run.kill_and_await_restart("CAM1")
         restarted_at = time.time()
         wait_for(lambda: answered_after(site_run, restarted_at), 20, "answers after the last kill")
-        interrupt(process)
+        site_run.interrupt(process)
     log = "\n".join(site_run.log_lines)
     assert log.count("[SUPERVISOR] [ERROR] CAM1: process was killed by SIGKILL") == 3
     assert "CAM1: restarted (pid" in log and "restart 3)" in log

@@ -24,9 +24,7 @@ def test_hung_camera_is_killed_on_heartbeat_timeout_and_restarted(site_run: Site
             20,
             "answers again",
         )
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
+        site_run.interrupt(process)
     log = "\n".join(site_run.log_lines)
     assert re.search(r"\[SUPERVISOR\] \[WARNING\] CAM2: Heartbeat timeout \(2s\)", log)
     assert "CAM2: process was killed by SIGKILL" in log
@@ -46,9 +44,7 @@ def test_restart_limit_makes_a_camera_fatal_and_the_site_goes_on(site_run: SiteR
             20,
             "CAM1 going on",
         )
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
+        output = site_run.interrupt(process)
     log = "\n".join(site_run.log_lines)
     assert (
         "[SUPERVISOR] [CRITICAL] CAM2: FATAL: 1 restarts within 3600s; not restarting again" in log
