@@ -50,8 +50,28 @@ def _heartbeat_age(row: np.void, now: float) -> str:
     return f"{max(0.0, now - float(row['heartbeat'])):.1f}s"
 
 
+def count(value: int) -> str:
+    """A counter in at most 5 characters: 9999, 12.3k, 999k, 1.2M, 12M."""
+    if value < 10_000:
+        return str(value)
+    for divisor, suffix in ((1e3, "k"), (1e6, "M"), (1e9, "G")):
+        scaled = value / divisor
+        if scaled < 99.95:
+            return f"{scaled:.1f}{suffix}"
+        if scaled < 999.5:
+            return f"{scaled:.0f}{suffix}"
+    return f"{value / 1e9:.0f}G"
+
+
 def _dropped(row: np.void) -> int:
+    """Frames the pipeline let go: too many in flight, or superseded by a newer one."""
     return int(row["dropped_source"]) + int(row["dropped_stale"])
+
+
+def _lost(row: np.void) -> int:
+    """Frames the camera lost before the pipeline saw them: rejected by the decoder
+    (corrupt bitstream) or missing from the stream's timestamps."""
+    return int(row["decode_errors"]) + int(row["skipped_frames"])
 
 
 def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: float) -> Group:
@@ -60,6 +80,7 @@ def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: f
         title=f"vigia · {config.site} · {len(tags) - 1} cameras",
         title_justify="left",
         box=box.SIMPLE_HEAD,
+        collapse_padding=True,
     )
     # Short headers: the view must fit an 80-column terminal.
     for column in (
@@ -70,6 +91,7 @@ def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: f
         "latency",
         "det",
         "drop",
+        "lost",
         "rst",
         "beat",
     ):
@@ -85,11 +107,12 @@ def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: f
             f"{row['fps_done']:.1f}",
             f"{row['latency_ms']:.0f} ms",
             str(int(row["detections_last"])),
-            str(_dropped(row)),
-            str(int(row["restarts"])),
+            count(_dropped(row)),
+            count(_lost(row)),
+            count(int(row["restarts"])),
             _heartbeat_age(row, now),
         )
-    inference = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    inference = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in (
         "process",
         "state",
@@ -119,7 +142,8 @@ def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: f
 
 
 def status_line(snapshot: np.ndarray, tags: Sequence[str]) -> str:
-    """One compact line: inference throughput, then per camera state, fps, detections, drops."""
+    """One compact line: inference throughput, then per camera state, fps, detections, drops,
+    losses and restarts."""
     row = snapshot[0]
     parts = [
         f"{tags[0]} {state_name(row, False)} {row['images_per_s']:.1f} img/s batch {row['batch_mean']:.1f}"
@@ -128,7 +152,8 @@ def status_line(snapshot: np.ndarray, tags: Sequence[str]) -> str:
         row = snapshot[index]
         parts.append(
             f"{tags[index]} {state_name(row, True)} {row['fps_done']:.1f}/{row['fps_target']:.0f}fps "
-            f"det {int(row['detections_last'])} drop {_dropped(row)} rst {int(row['restarts'])}"
+            f"det {int(row['detections_last'])} drop {_dropped(row)} lost {_lost(row)} "
+            f"rst {int(row['restarts'])}"
         )
     return " | ".join(parts)
 

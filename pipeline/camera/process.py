@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import cv2
+
 from pipeline.camera.capture import Capture
 from pipeline.camera.draw import annotate
 from pipeline.camera.inflight import InFlight
@@ -37,6 +39,9 @@ from pipeline.shm.states import StreamState
 logger = logging.getLogger(__name__)
 
 IDLE_SLEEP = 0.002  # seconds between polls when neither a frame nor a result is due
+# Letterboxing and drawing run on the loop's own thread: with a pool per camera process, N
+# cameras would start N pools on the same cores. (FFmpeg's decoding threads are separate.)
+OPENCV_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ def camera_main(task: CameraTask, log_pipe: Connection) -> None:
     """Process entry point (spawn target)."""
     log_to_supervisor(log_pipe)
     stop = install_stop_signals()
+    cv2.setNumThreads(OPENCV_THREADS)
     try:
         code = CameraWorker(task, stop).run()
     except Exception:
@@ -137,6 +143,8 @@ class CameraWorker:
     def _copy_stream_status(self, capture: Capture) -> None:
         self.row.stream_state = capture.state
         self.row.reconnects = capture.reconnects
+        self.row.decode_errors = capture.decode_errors
+        self.row.skipped_frames = capture.skipped_frames
         overwritten = capture.overwritten
         if overwritten != self.overwritten:
             # Decoded, then replaced by a newer frame before this loop took it.

@@ -45,6 +45,8 @@ BOARD_DTYPE = padded_dtype(
         ("detections_total", "u8"),
         ("batches", "u8"),
         ("reconnects", "u8"),
+        ("decode_errors", "u8"),  # frames the decoder rejected (corrupt bitstream), skipped
+        ("skipped_frames", "u8"),  # frames missing from the stream's timestamps
         ("fps_in", "f4"),
         ("fps_done", "f4"),
         ("fps_target", "f4"),
@@ -59,7 +61,7 @@ BOARD_DTYPE = padded_dtype(
 )
 
 _MAGIC = int.from_bytes(b"VIGBOARD", "little")
-_VERSION = 1
+_VERSION = 2  # 2: decode_errors, skipped_frames
 _HEADER_DTYPE = padded_dtype([("magic", "u8"), ("version", "u4"), ("rows", "u4")], CACHE_LINE)
 
 T = TypeVar("T")
@@ -140,6 +142,8 @@ class BoardRow:
     images_per_s = _Field(float)
     batches = _Field(int)
     reconnects = _Field(int)
+    decode_errors = _Field(int)
+    skipped_frames = _Field(int)
     backend = _TextField()
     updated = _Field(float)
 

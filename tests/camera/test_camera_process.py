@@ -22,6 +22,7 @@ from pipeline.shm.board import StatusBoard
 from pipeline.shm.ring import FrameRing, ResultRing
 from pipeline.shm.segments import SegmentNames, run_prefix
 from pipeline.shm.states import StreamState
+from tests.camera.media import overwrite_chunks
 
 INPUT = (160, 160)
 SLOTS = 4
@@ -162,3 +163,14 @@ def test_missing_password_variable_ends_the_process_with_exit_code_source(camera
     assert run.process.exitcode == ExitCode.SOURCE
     run.collect()
     assert any("CAM063_PASSWORD is not set" in m for m in run.messages)
+
+
+def test_frames_lost_to_a_corrupt_bitstream_are_on_the_status_board(camera_run, clips, tmp_path):
+    damaged = overwrite_chunks(clips / "short.mp4", tmp_path / "damaged.mp4", 3, 2000, seed=7)
+    run = camera_run({"kind": "file", "path": str(damaged), "loop": False})
+    run.process.join(30)
+    assert run.process.exitcode == ExitCode.OK
+    row = run.row()
+    assert row["stream_state"] == StreamState.ENDED
+    assert row["decode_errors"] > 0 and row["skipped_frames"] > 0
+    assert 50 <= row["frames_in"] < 100  # 100 frames encoded

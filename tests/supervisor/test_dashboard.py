@@ -9,7 +9,7 @@ from pipeline.config.models import ModelConfig, SiteConfig
 from pipeline.shm.board import StatusBoard
 from pipeline.shm.segments import SegmentNames, run_prefix
 from pipeline.shm.states import ProcessState, StreamState
-from supervisor.dashboard import render, status_line
+from supervisor.dashboard import count, render, status_line
 
 CONFIG = SiteConfig.model_validate(
     {
@@ -47,6 +47,8 @@ def board():
         detections_last=3,
         dropped_source=4,
         dropped_stale=1,
+        decode_errors=6,
+        skipped_frames=1,
     )
     second.update(proc_state=ProcessState.BACKOFF, restarts=2)
     yield created
@@ -60,7 +62,7 @@ def test_dashboard_shows_cameras_and_inference(board):
     console.print(render(CONFIG, board.snapshot(), TAGS, now=100.0))
     text = console.export_text()
     cam061 = next(line for line in text.splitlines() if "CAM061" in line)
-    for expected in ("STREAMING", "9.9/10", "9.8", "42 ms", " 3 ", " 5 ", "1.0s"):
+    for expected in ("STREAMING", "9.9/10", "9.8", "42 ms", " 3 ", " 5 ", " 7 ", "1.0s"):
         assert expected in cam061, (expected, cam061)
     cam062 = next(line for line in text.splitlines() if "CAM062" in line)
     assert "BACKOFF" in cam062 and " 2 " in cam062
@@ -73,6 +75,47 @@ def test_status_line_is_compact(board):
     line = status_line(board.snapshot(), TAGS)
     assert line == (
         "INFERENCE RUNNING 17.5 img/s batch 1.8 | "
-        "CAM061 STREAMING 9.8/10fps det 3 drop 5 rst 0 | "
-        "CAM062 BACKOFF 0.0/0fps det 0 drop 0 rst 2"
+        "CAM061 STREAMING 9.8/10fps det 3 drop 5 lost 7 rst 0 | "
+        "CAM062 BACKOFF 0.0/0fps det 0 drop 0 lost 0 rst 2"
     )
+
+
+def test_dashboard_fits_80_columns(board):
+    """The worst case of every column at once still fits a plain 80-column terminal."""
+    row = board.row(1)
+    row.update(
+        stream_state=StreamState.RECONNECTING,
+        fps_in=30.0,
+        fps_target=30,
+        fps_done=29.9,
+        latency_ms=1234,
+        detections_last=120,
+        dropped_source=999_999,
+        decode_errors=99_999,
+        restarts=99,
+    )
+    del row
+    console = Console(record=True, width=80)
+    console.print(render(CONFIG, board.snapshot(), TAGS, now=100.0))
+    lines = console.export_text().splitlines()
+    cam061 = next(line for line in lines if "CAM061" in line)
+    for expected in ("RECONNECTING", "1234 ms", "1.0M", "100k"):
+        assert expected in cam061, (expected, cam061)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "0"),
+        (9999, "9999"),
+        (10_000, "10.0k"),
+        (123_456, "123k"),
+        (999_999, "1.0M"),
+        (1_250_000, "1.2M"),
+        (99_960_000, "100M"),
+        (3 * 10**9, "3.0G"),
+    ],
+)
+def test_counters_take_at_most_five_characters(value, text):
+    assert count(value) == text
+    assert len(text) <= 5
