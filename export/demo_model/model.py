@@ -1,7 +1,8 @@
 """A small anchor-free detector in the YOLOv8 mould, and its ONNX export.
 
 Backbone of strided convolutions with C2f blocks, a PAN neck, and decoupled heads at strides
-8, 16 and 32. Each location predicts, for each box side (left, top, right, bottom), a
+4, 8, 16 and 32 (the stride-4 level, as in YOLOv8-p2, sees a far worker's hard hat, 3-4 px
+tall in the input, at twice the resolution the stride-8 level does). Each location predicts, for each box side (left, top, right, bottom), a
 distribution over REG_BINS distances in units of its stride (YOLOv8's distribution focal
 loss: its expectation localises small boxes to a fraction of a pixel), and one logit per
 class. The exported graph decodes these into the
@@ -16,13 +17,14 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-STRIDES = (8, 16, 32)
-REG_BINS = 16  # distances 0..15 strides: up to 120 px at stride 8, 480 px at stride 32
+STRIDES = (4, 8, 16, 32)
+REG_BINS = 16  # distances 0..15 strides: up to 60 px at stride 4, 480 px at stride 32
 # Bin k stands for a side distance of k - DISTANCE_OFFSET strides. A side may lie half a
 # stride past the cell centre, so a box smaller than a cell that contains no cell centre (a
 # far worker's hard hat, 3-4 px tall against a stride of 8) can still be predicted exactly
 # by its nearest cell.
 DISTANCE_OFFSET = 0.5
+FINE_HEAD_WIDTH = 24  # the stride-4 head's branches: 16x the cells of stride 16
 
 
 class ConvBnAct(nn.Sequential):
@@ -121,22 +123,31 @@ class PPEDetector(nn.Module):
         self.stage5 = nn.Sequential(ConvBnAct(w3, w4, 3, 2), C2f(w4, w4), SPPF(w4))
         self.top_down4 = C2f(w4 + w3, w3)
         self.top_down3 = C2f(w3 + w2, w2)
+        self.top_down2 = C2f(w2 + w1, w1)
+        self.down2 = ConvBnAct(w1, w1, 3, 2)
+        self.bottom_up3 = C2f(w1 + w2, w2)
         self.down3 = ConvBnAct(w2, w2, 3, 2)
         self.bottom_up4 = C2f(w2 + w3, w3)
         self.down4 = ConvBnAct(w3, w3, 3, 2)
         self.bottom_up5 = C2f(w3 + w4, w4)
-        head_width = w2
-        self.heads = nn.ModuleList(Head(c, num_classes, head_width) for c in (w2, w3, w4))
+        self.heads = nn.ModuleList(
+            [Head(w1, num_classes, FINE_HEAD_WIDTH)]
+            + [Head(c, num_classes, w2) for c in (w2, w3, w4)]
+        )
 
     def forward(self, images: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        p3 = self.stage3(self.stem(images))
+        p2 = self.stem(images)
+        p3 = self.stage3(p2)
         p4 = self.stage4(p3)
         p5 = self.stage5(p4)
         n4 = self.top_down4(torch.cat([functional.interpolate(p5, scale_factor=2.0), p4], 1))
-        o3 = self.top_down3(torch.cat([functional.interpolate(n4, scale_factor=2.0), p3], 1))
+        n3 = self.top_down3(torch.cat([functional.interpolate(n4, scale_factor=2.0), p3], 1))
+        o2 = self.top_down2(torch.cat([functional.interpolate(n3, scale_factor=2.0), p2], 1))
+        o3 = self.bottom_up3(torch.cat([self.down2(o2), n3], 1))
         o4 = self.bottom_up4(torch.cat([self.down3(o3), n4], 1))
         o5 = self.bottom_up5(torch.cat([self.down4(o4), p5], 1))
-        return [head(level) for head, level in zip(self.heads, (o3, o4, o5), strict=True)]
+        levels = (o2, o3, o4, o5)
+        return [head(level) for head, level in zip(self.heads, levels, strict=True)]
 
 
 def anchor_points(

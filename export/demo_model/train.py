@@ -162,7 +162,7 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--steps", type=int, default=3200, help="optimiser steps")
+    parser.add_argument("--steps", type=int, default=1700, help="optimiser steps")
     parser.add_argument("--batch", type=int, default=16, help="images per step")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")

@@ -16,16 +16,25 @@ import numpy as np
 PAD_VALUE = 114  # the grey Ultralytics pads with; models trained that way expect it
 
 
-def shrink_area(frame: np.ndarray, out: np.ndarray) -> None:
-    """Downscale `frame` into `out` with area averaging (no aliasing of thin stripes and far,
-    small workers), at a fraction of INTER_AREA's cost for large factors: a bilinear step to
-    twice the target size, then area averaging over 2x2 blocks. 1080p -> 320: 0.5 ms instead
-    of 1.7 ms on one core.
+def shrink(frame: np.ndarray, out: np.ndarray) -> None:
+    """Downscale `frame` into `out` without aliasing thin stripes and far, small workers, at
+    a fraction of INTER_AREA's cost: halve while the frame is at least twice the target, then
+    one bilinear step of less than 2:1. A bilinear resize by exactly 1/2 averages 2x2 blocks
+    on OpenCV's vectorised path; an odd side makes the ratio slightly off 2:1, where bilinear
+    would sample again, so that halving averages areas instead. Each output pixel thus
+    averages the input pixels it covers. 1080p -> 640x360: 0.9 ms instead of INTER_AREA's
+    2.6 ms on one core; 1080p -> 320x180: 0.7 ms instead of 1.7 ms.
     """
     height, width = out.shape[:2]
-    if frame.shape[1] > 2 * width and frame.shape[0] > 2 * height:
-        frame = cv2.resize(frame, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
-    cv2.resize(frame, (width, height), dst=out, interpolation=cv2.INTER_AREA)
+    while frame.shape[1] >= 2 * width and frame.shape[0] >= 2 * height:
+        half = (frame.shape[1] // 2, frame.shape[0] // 2)
+        exact = frame.shape[:2] == (2 * half[1], 2 * half[0])
+        interpolation = cv2.INTER_LINEAR if exact else cv2.INTER_AREA
+        if half == (width, height):
+            cv2.resize(frame, half, dst=out, interpolation=interpolation)
+            return
+        frame = cv2.resize(frame, half, interpolation=interpolation)
+    cv2.resize(frame, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,7 @@ class Letterbox:
         if (self.new_w, self.new_h) == (self.src_w, self.src_h):
             np.copyto(inner, frame)
         elif self.new_w < self.src_w:
-            shrink_area(frame, inner)
+            shrink(frame, inner)
         else:
             cv2.resize(frame, (self.new_w, self.new_h), dst=inner, interpolation=cv2.INTER_LINEAR)
         # Only the borders are painted: the resized image already covers the rest.

@@ -15,7 +15,7 @@ from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
 CARD = REPO / "models" / "demo" / "README.md"
-CELLS = 40 * 40 + 20 * 20 + 10 * 10  # strides 8, 16 and 32 over a 320x320 input
+CELLS = 80 * 80 + 40 * 40 + 20 * 20 + 10 * 10  # strides 4, 8, 16 and 32 over a 320x320 input
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_runtime_backend_reads_it_like_an_ultralytics_export() -> None:
         "`images`",
         "`output0`",
         "(batch, 3, 320, 320)",
-        "(batch, 7, 2100)",
+        "(batch, 7, 8500)",
         "float32",
         "{0: 'person', 1: 'helmet', 2: 'vest'}",
         "opset 17",

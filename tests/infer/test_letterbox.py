@@ -64,3 +64,17 @@ def test_apply_rejects_wrong_frame_size():
     lb = Letterbox.fit(640, 360, 320, 320)
     with pytest.raises(ValueError, match="expected a 640x360 frame, got 320x240"):
         lb.apply(np.zeros((240, 320, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [((1920, 1080), 640), ((1920, 1080), 320), ((1281, 719), 320), ((1281, 719), 640)],
+)
+def test_shrinking_averages_instead_of_aliasing(src, dst):
+    """One-pixel stripes (a far vest's reflective band, a fence) shrunk 3:1 or 6:1 must turn
+    grey: a resize that samples instead of averaging keeps them black or white at random."""
+    frame = np.zeros((src[1], src[0], 3), dtype=np.uint8)
+    frame[:, ::2] = 255
+    lb = Letterbox.fit(*src, dst, dst)
+    inner = lb.apply(frame)[lb.pad_y : lb.pad_y + lb.new_h, lb.pad_x : lb.pad_x + lb.new_w]
+    assert np.abs(inner.astype(int) - 128).max() <= 32
