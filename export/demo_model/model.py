@@ -2,10 +2,10 @@
 
 Backbone of strided convolutions with C2f blocks, a PAN neck, and decoupled heads at strides
 4, 8, 16 and 32 (the stride-4 level, as in YOLOv8-p2, sees a far worker's hard hat, 3-4 px
-tall in the input, at twice the resolution the stride-8 level does). Each location predicts, for each box side (left, top, right, bottom), a
-distribution over REG_BINS distances in units of its stride (YOLOv8's distribution focal
-loss: its expectation localises small boxes to a fraction of a pixel), and one logit per
-class. The exported graph decodes these into the
+tall in the input, at twice the resolution the stride-8 level does). Each location predicts,
+for each box side (left, top, right, bottom), a distribution over REG_BINS distances in units
+of its stride (YOLOv8's distribution focal loss: its expectation localises small boxes to a
+fraction of a pixel), and one logit per class. The exported graph decodes these into the
 YOLOv8 output layout (B, 4 + classes, N): cx, cy, w, h in input pixels, then sigmoid scores.
 """
 
@@ -24,7 +24,7 @@ REG_BINS = 16  # distances 0..15 strides: up to 60 px at stride 4, 480 px at str
 # far worker's hard hat, 3-4 px tall against a stride of 8) can still be predicted exactly
 # by its nearest cell.
 DISTANCE_OFFSET = 0.5
-FINE_HEAD_WIDTH = 24  # the stride-4 head's branches: 16x the cells of stride 16
+FINE_HEAD_WIDTH = 24  # the stride-4 head's branches (48 elsewhere): its level has 4x the cells
 
 
 class ConvBnAct(nn.Sequential):
