@@ -51,9 +51,10 @@ class BatchMaker:
             image, boxes = training_sample(rng, self.scenes, scene_seed, wide)
             images.append(image)
             labels.append(boxes)
-        batch = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)  # BGR -> RGB, NCHW
-        tensor = torch.from_numpy(np.ascontiguousarray(batch)).float().div_(255.0)
-        return tensor.contiguous(memory_format=torch.channels_last), _targets(labels)
+        rgb = np.stack([cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for image in images])
+        # NHWC memory seen as NCHW is channels_last, the layout the network runs in: no copy.
+        tensor = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255.0)
+        return tensor, _targets(labels)
 
 
 def _targets(labels: list[LabelledBoxes]) -> Targets:
