@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DURATION ?=
 SITE   ?= configs/demo.yaml
 
-.PHONY: venv demo test lint demo-model evaluate bench clean
+.PHONY: venv system-packages demo test lint demo-model evaluate bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 venv: $(STAMP)
+
+# Debian packages the tests need (system-packages.txt): installed when missing, or the exact
+# command printed and the run stopped. `make demo` needs none.
+system-packages:
+	scripts/system-packages.sh
 
 # Demo videos, rendered once from the synthetic worksite (seeds never used in training).
 DEMO_VIDEOS := data/demo/gate-north.mp4 data/demo/scaffold-east.mp4
@@ -28,7 +33,7 @@ data/demo/scaffold-east.mp4: | $(STAMP)
 demo: $(STAMP) $(DEMO_VIDEOS)
 	$(PY) -m pipeline.run $(SITE) $(if $(DURATION),--duration $(DURATION))
 
-test: $(STAMP)
+test: system-packages $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -13,6 +13,23 @@ from pipeline.infer.backends import ModelLoadError, ModelSpec
 from pipeline.infer.model_spec import read_onnx_spec
 
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+# What the repository's own make targets create, and how to get each back when it is missing.
+GENERATED = {
+    REPOSITORY / "data" / "demo": "`make demo` renders the demo videos on first run",
+    REPOSITORY / "models" / "demo": (
+        "the demo detector ships in the repository (restore it with `git checkout models/demo`, "
+        "or retrain it with `make demo-model`)"
+    ),
+}
+
+
+def missing_file_hint(path: Path) -> str:
+    """What to do about a missing file that one of the repository's make targets makes."""
+    folder = path.resolve().parent
+    return next((f": {hint}" for where, hint in GENERATED.items() if folder == where), "")
+
+
 @dataclass(frozen=True)
 class SitePlan:
     config: SiteConfig
@@ -28,7 +45,8 @@ def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
     try:
         spec = read_onnx_spec(config.model.path)
     except ModelLoadError as error:
-        problems.append(f"{config_path} model.path: {error}")
+        hint = missing_file_hint(config.model.path) if not config.model.path.exists() else ""
+        problems.append(f"{config_path} model.path: {error}{hint}")
     if spec is not None and config.prompts is not None:
         try:
             classes = load_prompt_classes(config.prompts)
@@ -51,6 +69,7 @@ def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
         if isinstance(camera.source, FileSource) and not camera.source.path.is_file():
             problems.append(
                 f"{config_path} cameras[{index}].source.path: {camera.source.path} not found"
+                f"{missing_file_hint(camera.source.path)}"
             )
     if problems or spec is None:
         raise ConfigError(problems)

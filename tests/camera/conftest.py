@@ -1,12 +1,14 @@
 """Fixtures of the camera tests: H.264 clips and a real RTSP server (gst-rtsp-server).
 
 The server runs tests/camera/rtsp_server.py under Debian's system python3, which has the
-GObject bindings (`python3-gi`, `gir1.2-gst-rtsp-server-1.0`) that a venv lacks. Tests that
-need it skip, saying why, when it cannot start; nothing else is skipped.
+GObject bindings (`python3-gi`, `gir1.2-gst-rtsp-server-1.0`) that a venv lacks; those come
+from system-packages.txt (`make test` installs them). Where they are missing, a test that
+needs the server fails, naming the packages; nothing is skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import signal
@@ -19,16 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.camera.media import GST_LAUNCH, encode_pattern
+from tests.camera.media import encode_pattern
 
 HERE = Path(__file__).resolve().parent
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = HERE / "rtsp_server.py"
-APT_PACKAGES = (
-    "gstreamer1.0-rtsp python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base "
-    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly "
-    "gstreamer1.0-tools"
-)
+INSTALL_HINT = "run `make test` (or scripts/system-packages.sh), which installs system-packages.txt"
 READY_TIMEOUT = 10.0
 
 
@@ -38,9 +36,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _server_problem() -> str | None:
-    if GST_LAUNCH is None or not Path(SYSTEM_PYTHON).exists():
-        return f"GStreamer tools or {SYSTEM_PYTHON} missing; apt-get install {APT_PACKAGES}"
+@functools.cache
+def server_problem() -> str | None:
+    """Why the RTSP test server cannot start here, or None."""
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} (Debian's python3, for gst-rtsp-server) missing; {INSTALL_HINT}"
     probe = subprocess.run(
         [
             SYSTEM_PYTHON,
@@ -54,7 +54,11 @@ def _server_problem() -> str | None:
     )
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["?"])[-1]
-        return f"gst-rtsp-server bindings unavailable ({last}); apt-get install {APT_PACKAGES}"
+        return (
+            "gst-rtsp-server bindings unavailable under "
+            f"{SYSTEM_PYTHON} ({last}): packages python3-gst-1.0, gir1.2-gst-rtsp-server-1.0; "
+            f"{INSTALL_HINT}"
+        )
     return None
 
 
@@ -140,25 +144,19 @@ class RtspServer:
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of H.264 clips: `stream.mp4` (320x240, 10 frames/s, 120 s), `large.mp4`
     (480x272, same rate, 120 s) and `short.mp4` (320x240, 10 s)."""
-    if GST_LAUNCH is None:
-        pytest.skip(f"gst-launch-1.0 missing: apt-get install {APT_PACKAGES}")
     folder = tmp_path_factory.mktemp("clips")
     encode_pattern(folder / "stream.mp4", 320, 240, frames=1200)
-    encode_pattern(folder / "large.mp4", 480, 272, frames=1200, pattern="smpte")
+    encode_pattern(folder / "large.mp4", 480, 272, frames=1200, pattern="bars")
     encode_pattern(folder / "short.mp4", 320, 240, frames=100)
     return folder
 
 
-@pytest.fixture(scope="session")
-def rtsp_available() -> None:
-    problem = _server_problem()
-    if problem:
-        pytest.skip(f"RTSP test server cannot start: {problem}")
-
-
 @pytest.fixture
-def rtsp_server(clips: Path, rtsp_available: None) -> Iterator[Callable[..., RtspServer]]:
-    """Factory: `rtsp_server(port=None, clip=None, user=None, password=None, start=True)`."""
+def rtsp_server(clips: Path) -> Iterator[Callable[..., RtspServer]]:
+    """Factory: `rtsp_server(port=None, clip=None, user=None, password=None, start=True)`.
+
+    Checked when the test first calls it, so a missing package is that test's failure (with
+    the packages named), not an error of the fixture."""
     servers: list[RtspServer] = []
 
     def make(
@@ -168,6 +166,9 @@ def rtsp_server(clips: Path, rtsp_available: None) -> Iterator[Callable[..., Rts
         password: str | None = None,
         start: bool = True,
     ) -> RtspServer:
+        problem = server_problem()
+        if problem:
+            pytest.fail(f"RTSP test server cannot start: {problem}", pytrace=False)
         server = RtspServer(clip or clips / "stream.mp4", port or free_port(), user, password)
         servers.append(server)
         return server.start() if start else server

@@ -1,13 +1,42 @@
-"""Small H.264 test clips made with GStreamer's x264enc (gst-launch-1.0), and damaged copies."""
+"""Small H.264 test clips encoded with PyAV (libx264 ships in its wheel), and damaged copies.
+
+No system tool is needed: only the RTSP server itself comes from Debian's packages.
+"""
 
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
 from pathlib import Path
 
-GST_LAUNCH = shutil.which("gst-launch-1.0")
+import av
+import cv2
+import numpy as np
+
+PATTERNS = ("ball", "bars")
+
+
+def pattern_frame(pattern: str, index: int, width: int, height: int) -> np.ndarray:
+    """Frame `index` of a moving test pattern, (height, width, 3) uint8 RGB.
+
+    `ball`: a white disc crossing a black field; `bars`: eight colour bars scrolling
+    sideways. Both move every frame, so the encoder writes real P-frames.
+    """
+    if pattern == "ball":
+        frame = np.full((height, width, 3), 16, dtype=np.uint8)
+        radius = max(4, min(width, height) // 10)
+        cx = radius + (index * 7) % max(1, width - 2 * radius)
+        cy = radius + (index * 5) % max(1, height - 2 * radius)
+        cv2.circle(frame, (cx, cy), radius, (235, 235, 235), -1)
+        return frame
+    if pattern == "bars":
+        colours = np.array(
+            [[235, 235, 235], [235, 235, 16], [16, 235, 235], [16, 235, 16]]
+            + [[235, 16, 235], [235, 16, 16], [16, 16, 235], [16, 16, 16]],
+            dtype=np.uint8,
+        )
+        columns = ((np.arange(width) + index * 4) * len(colours) // width) % len(colours)
+        return np.broadcast_to(colours[columns], (height, width, 3)).copy()
+    raise ValueError(f"unknown pattern {pattern!r}; one of {', '.join(PATTERNS)}")
 
 
 def encode_pattern(
@@ -19,33 +48,29 @@ def encode_pattern(
     pattern: str = "ball",
     keyframe_interval: int = 10,
 ) -> Path:
-    """A videotestsrc clip in H.264: `.mp4` muxed, `.h264` raw Annex B (no container)."""
-    if GST_LAUNCH is None:
-        raise RuntimeError("gst-launch-1.0 is not installed (apt install gstreamer1.0-tools)")
+    """A test-pattern clip in H.264 (baseline, no B-frames): `.mp4` muxed, `.h264` raw
+    Annex B (no container)."""
     raw = path.suffix == ".h264"
-    caps = "video/x-h264,profile=baseline" + (",stream-format=byte-stream" if raw else "")
-    tail = ["h264parse", "!"] + ([] if raw else ["mp4mux", "!"])
-    command = [
-        GST_LAUNCH,
-        "-q",
-        "videotestsrc",
-        f"num-buffers={frames}",
-        f"pattern={pattern}",
-        "!",
-        f"video/x-raw,width={width},height={height},framerate={fps}/1",
-        "!",
-        "x264enc",
-        f"key-int-max={keyframe_interval}",
-        "tune=zerolatency",
-        "speed-preset=ultrafast",
-        "!",
-        caps,
-        "!",
-        *tail,
-        "filesink",
-        f"location={path}",
-    ]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    with av.open(str(path), "w", format="h264" if raw else "mp4") as container:
+        stream = container.add_stream(
+            "libx264",
+            rate=fps,
+            options={
+                "preset": "ultrafast",
+                "tune": "zerolatency",
+                "profile": "baseline",
+                "g": str(keyframe_interval),
+                "bf": "0",
+            },
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(
+                pattern_frame(pattern, index, width, height), format="rgb24"
+            )
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
     return path
 
 

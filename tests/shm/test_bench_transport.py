@@ -6,14 +6,35 @@ Speed is not asserted (tests never judge wall-clock time); this keeps the benchm
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from bench import transport
 
 
-def test_llc_size_is_read_from_sysfs() -> None:
-    assert transport.last_level_cache_bytes() >= 0
+def write_cache(cpu: Path, index: int, level: str, size: str) -> None:
+    folder = cpu / f"index{index}"
+    folder.mkdir(parents=True)
+    (folder / "level").write_text(level + "\n")
+    (folder / "size").write_text(size + "\n")
+
+
+@pytest.mark.parametrize(
+    ("caches", "expected"),
+    [
+        ([("1", "48K"), ("1", "32K"), ("2", "1024K"), ("3", "32768K")], 32 << 20),
+        ([("1", "32K"), ("2", "2M")], 2 << 20),  # no level 3: the highest level counts
+        ([("3", "16M"), ("3", "8M")], 16 << 20),  # two at the top level: the larger
+        ([("2", "65536")], 65536),  # a size without a unit is bytes
+        ([("x", "1M"), ("2", "512K")], 512 << 10),  # an unreadable entry is ignored
+        ([], 0),  # sysfs says nothing
+    ],
+)
+def test_llc_size_is_read_from_sysfs(tmp_path: Path, caches, expected) -> None:
+    for index, (level, size) in enumerate(caches):
+        write_cache(tmp_path, index, level, size)
+    assert transport.last_level_cache_bytes(tmp_path) == expected
 
 
 def test_benchmark_runs_and_prints_its_ratios(capsys: pytest.CaptureFixture[str]) -> None:

@@ -75,3 +75,25 @@ def test_roi_file_mistakes_name_the_camera_and_file(tmp_path, content, expected)
     found = problems(site(tmp_path, roi=str(roi), roi_polys="[gate]"))
     assert found and all(p.startswith("cameras[") and str(roi) in p for p in found)
     assert any(expected in p for p in found), found
+
+
+def test_missing_demo_files_say_which_make_target_makes_them(tmp_path):
+    """A demo video or demo model that is not there yet names the command that makes it."""
+    video = REPO / "data" / "demo" / "no-such-camera.mp4"
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        f"model: {{path: {REPO / 'models' / 'demo' / 'absent.onnx'}}}\n"
+        f"cameras:\n  - {{id: CAM1, source: {{kind: file, path: {video}}}}}\n"
+    )
+    found = problems(path)
+    assert any(
+        p.endswith(
+            "model file not found: the demo detector ships in the repository (restore it "
+            "with `git checkout models/demo`, or retrain it with `make demo-model`)"
+        )
+        for p in found
+    ), found
+    assert any(
+        p.endswith(f"{video} not found: `make demo` renders the demo videos on first run")
+        for p in found
+    ), found
