@@ -12,7 +12,6 @@ from pipeline.config.regions import Polygon, load_prompt_classes, load_roi_polyg
 from pipeline.infer.backends import ModelLoadError, ModelSpec
 from pipeline.infer.model_spec import read_onnx_spec
 
-
 REPOSITORY = Path(__file__).resolve().parents[1]
 # What the repository's own make targets create, and how to get each back when it is missing.
 GENERATED = {

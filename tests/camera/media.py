@@ -29,11 +29,10 @@ def pattern_frame(pattern: str, index: int, width: int, height: int) -> np.ndarr
         cv2.circle(frame, (cx, cy), radius, (235, 235, 235), -1)
         return frame
     if pattern == "bars":
-        colours = np.array(
-            [[235, 235, 235], [235, 235, 16], [16, 235, 235], [16, 235, 16]]
-            + [[235, 16, 235], [235, 16, 16], [16, 16, 235], [16, 16, 16]],
-            dtype=np.uint8,
-        )
+        # White, yellow, cyan, green, magenta, red, blue, black (RGB).
+        levels = [(235, 235, 235), (235, 235, 16), (16, 235, 235), (16, 235, 16)]
+        levels += [(235, 16, 235), (235, 16, 16), (16, 16, 235), (16, 16, 16)]
+        colours = np.array(levels, dtype=np.uint8)
         columns = ((np.arange(width) + index * 4) * len(colours) // width) % len(colours)
         return np.broadcast_to(colours[columns], (height, width, 3)).copy()
     raise ValueError(f"unknown pattern {pattern!r}; one of {', '.join(PATTERNS)}")
