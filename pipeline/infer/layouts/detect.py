@@ -48,14 +48,20 @@ class _Model:
     names: int | None  # class names known: metadata `names`, else the caller's count
 
     def refuse(self, reason: str) -> LayoutError:
-        choices = ", ".join(layout.value for layout in Layout)
-        return LayoutError(
-            f"{reason}.\nOutputs: {describe_tensors(self.outputs)}; "
-            f"inputs: {describe_tensors(self.inputs)}.\n"
-            f"Supported layouts:\n{supported_layouts()}\n"
-            f"When the file cannot tell, set `layout:` in the model's entry of the site file "
-            f"(one of: {choices})."
-        )
+        return _refusal(reason, self.inputs, self.outputs)
+
+
+def _refusal(
+    reason: str, inputs: Sequence[TensorDescription], outputs: Sequence[TensorDescription]
+) -> LayoutError:
+    choices = ", ".join(layout.value for layout in Layout)
+    return LayoutError(
+        f"{reason.rstrip('.')}.\nOutputs: {describe_tensors(outputs)}; "
+        f"inputs: {describe_tensors(inputs)}.\n"
+        f"Supported layouts:\n{supported_layouts()}\n"
+        f"When the file cannot tell, set `layout:` in the model's entry of the site file "
+        f"(one of: {choices})."
+    )
 
 
 def detect_layout(
@@ -77,11 +83,16 @@ def detect_layout(
     declaration, else the layout's default (DEFAULT_PREPROCESSING).
     Raises LayoutError naming the outputs and the supported layouts.
     """
-    meta = read_metadata(metadata)
+    try:
+        meta = read_metadata(metadata)
+    except LayoutError as error:
+        raise _refusal(str(error), inputs, outputs) from error
     if meta.num_names is not None and num_classes is not None and meta.num_names != num_classes:
-        raise LayoutError(
+        raise _refusal(
             f"the model's metadata lists {meta.num_names} class names but {num_classes} were "
-            f"given for it"
+            f"given for it",
+            inputs,
+            outputs,
         )
     names = meta.num_names if meta.num_names is not None else num_classes
     model = _Model(inputs, outputs, meta, names)
