@@ -1,0 +1,329 @@
+"""Violation episodes per track: zones, cooldown, re-arming, id-switch carry-over, lost tracks.
+
+Per track and required item the state follows evidence.py. On top of that, per track:
+
+- Zones: a person is in a zone from the first frame its anchor is inside until `zone_exit_s`
+  after the last (a box jittering on the boundary does not leave and re-enter). The items
+  required are those of every zone the person is in; an item no longer required is reset,
+  ending its violation (reason `left_zone`).
+- Episode: opens when the first required item becomes a VIOLATION, closes when none is
+  left (reason: the last item's). Items that become violations while it is open join it
+  (the end event lists them) without a second start: one alert per worker.
+- Cooldown: after an episode that raised a start ends, the track raises no new start for
+  `cooldown_s`; it is re-armed sooner once it has been calm (no item suspect or in
+  violation, or outside the zones) for `rearm_s`. A violation reached while not armed is
+  held: its start is raised when the track is re-armed if it is still a violation (with its
+  real onset), or dropped silently if it clears first. Per track: another worker's alert
+  is never held back.
+- Lost tracks: a track unseen for `lost_grace_s` is dropped, ending its episode (reason
+  `track_lost`, ended at the last sighting). Within `takeover_s`, a new track whose box
+  overlaps (IoU >= `takeover_iou`) where the lost one would be now (its last box moved
+  by its velocity) takes its place and its whole state: the tracker's id switch raises no
+  second alert, and the events list both ids.
+
+Memory: one record per track seen within `lost_grace_s`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.analytics.events import (
+    EndReason,
+    EventKind,
+    EventSource,
+    ViolationEvent,
+    episode_id,
+)
+from pipeline.analytics.evidence import Evidence, ItemEvidence, ItemState
+from pipeline.analytics.geometry import box_iou
+from pipeline.config.compliance import PpeItem, ViolationRules
+
+_VELOCITY_SMOOTHING_S = 0.5  # time constant of the velocity estimate used for takeovers
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    """One tracked person in one frame, as the book needs it."""
+
+    track_id: int
+    box: np.ndarray  # (4,) xyxy, original-frame pixels
+    score: float
+    zones: tuple[str, ...]  # zones whose polygon holds the person's anchor in this frame
+    evidence: Mapping[PpeItem, Evidence]
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """A seen track's state after this frame, for the caller to draw and count."""
+
+    track_id: int
+    zones: tuple[str, ...]  # zones the person counts as in (with the exit hysteresis)
+    required: tuple[PpeItem, ...]
+    states: Mapping[PpeItem, ItemState]  # per required item
+    judged: Mapping[PpeItem, bool]  # per required item: ever judged
+    alerting: bool  # an open episode whose start was raised
+
+
+@dataclass
+class _Episode:
+    started_at: float
+    zone: str
+    missing: list[PpeItem]
+    track_ids: list[int]
+    raised_at: float | None = None
+    episode_id: str = ""
+    score_sum: float = 0.0
+    score_frames: int = 0
+    unseen_s: float = 0.0
+    seen_s: float = 0.0
+    end_reason: EndReason = EndReason.COMPLIED
+
+    def confidence(self) -> float:
+        score = self.score_sum / self.score_frames if self.score_frames else 0.0
+        judged = self.unseen_s + self.seen_s
+        return score * (self.unseen_s / judged if judged > 0 else 1.0)
+
+
+@dataclass
+class _Record:
+    track_ids: list[int]
+    box: np.ndarray
+    last_seen: float
+    items: dict[PpeItem, ItemEvidence] = field(default_factory=dict)
+    last_inside: dict[str, float] = field(default_factory=dict)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    episode: _Episode | None = None
+    armed: bool = True
+    cooldown_until: float = float("-inf")
+    calm_since: float | None = None
+
+    def predicted_box(self, t: float) -> np.ndarray:
+        shift = self.velocity * (t - self.last_seen)
+        return self.box + np.array([shift[0], shift[1], shift[0], shift[1]])
+
+
+class ViolationBook:
+    """All tracks of one camera. `update` once per answered frame, in time order."""
+
+    def __init__(self, rules: ViolationRules, source: EventSource) -> None:
+        self.rules = rules
+        self.source = source
+        self._records: dict[int, _Record] = {}
+
+    def __len__(self) -> int:
+        """Tracks remembered (seen within lost_grace_s): bounded by the people in view."""
+        return len(self._records)
+
+    def update(
+        self,
+        observations: Sequence[Observation],
+        t: float,
+        dt: float,
+        requirements: Mapping[str, tuple[PpeItem, ...]],
+    ) -> tuple[list[TrackView], list[ViolationEvent]]:
+        """Advance to frame time `t` (`dt`: seconds this frame's evidence stands for).
+        `requirements`: zone name -> items required, for the zones usable on this frame.
+        Returns a view per observation (same order) and the events raised, in order."""
+        events: list[ViolationEvent] = []
+        seen = {o.track_id for o in observations}
+        self._take_over(observations, seen, t)
+        views = []
+        for observation in observations:
+            record = self._records.get(observation.track_id)
+            if record is None:
+                record = _Record([observation.track_id], observation.box.copy(), t)
+                self._records[observation.track_id] = record
+            views.append(self._advance(record, observation, t, dt, requirements, events))
+        for track_id in [i for i in self._records if i not in seen]:
+            record = self._records[track_id]
+            if t - record.last_seen > self.rules.lost_grace_s:
+                del self._records[track_id]
+                if record.episode is not None and record.episode.raised_at is not None:
+                    record.episode.end_reason = EndReason.TRACK_LOST
+                    events.append(self._end(record, record.episode, t, record.last_seen))
+        return views, events
+
+    def close(self, t: float) -> list[ViolationEvent]:
+        """End every open episode (the camera stops); forget all tracks."""
+        events = []
+        for record in self._records.values():
+            if record.episode is not None and record.episode.raised_at is not None:
+                record.episode.end_reason = EndReason.STOPPED
+                events.append(self._end(record, record.episode, t, t))
+        self._records.clear()
+        return events
+
+    def _take_over(self, observations: Sequence[Observation], seen: set[int], t: float) -> None:
+        """Hand lost tracks' records to new tracks appearing where they would be."""
+        new = [o for o in observations if o.track_id not in self._records]
+        lost = [
+            (track_id, record)
+            for track_id, record in self._records.items()
+            if track_id not in seen and t - record.last_seen <= self.rules.takeover_s
+        ]
+        if not new or not lost:
+            return
+        predicted = np.array([record.predicted_box(t) for _, record in lost])
+        iou = box_iou(np.array([o.box for o in new]), predicted)
+        while iou.size and iou.max() >= self.rules.takeover_iou:
+            row, column = np.unravel_index(int(np.argmax(iou)), iou.shape)
+            old_id, record = lost[column]
+            new_id = new[row].track_id
+            del self._records[old_id]
+            record.track_ids.append(new_id)
+            if record.episode is not None:
+                record.episode.track_ids.append(new_id)
+            self._records[new_id] = record
+            iou[row, :] = -1.0
+            iou[:, column] = -1.0
+
+    def _advance(
+        self,
+        record: _Record,
+        observation: Observation,
+        t: float,
+        dt: float,
+        requirements: Mapping[str, tuple[PpeItem, ...]],
+        events: list[ViolationEvent],
+    ) -> TrackView:
+        self._move(record, observation, t)
+        for zone in observation.zones:
+            record.last_inside[zone] = t
+        record.last_inside = {
+            zone: since
+            for zone, since in record.last_inside.items()
+            if zone in requirements and t - since <= self.rules.zone_exit_s
+        }
+        zones = tuple(zone for zone in requirements if zone in record.last_inside)
+        required = tuple(
+            item for item in PpeItem if any(item in requirements[zone] for zone in zones)
+        )
+        episode = record.episode
+        for item in PpeItem:
+            state = record.items.get(item)
+            if item not in required:
+                if state is not None and state.state is ItemState.VIOLATION and episode:
+                    episode.end_reason = EndReason.LEFT_ZONE
+                record.items.pop(item, None)
+                continue
+            if state is None:
+                state = record.items[item] = ItemEvidence()
+            before = state.state
+            held = state.held
+            state.observe(observation.evidence.get(item, Evidence.UNJUDGED), t, dt, self.rules)
+            if episode and item in episode.missing and before is ItemState.VIOLATION:
+                if held is Evidence.PRESENT:
+                    episode.seen_s += dt
+                elif held in (Evidence.ABSENT, Evidence.MISSING):
+                    episode.unseen_s += dt
+                if state.state is not ItemState.VIOLATION:
+                    # The presence that ended it says nothing against the episode.
+                    episode.seen_s = max(0.0, episode.seen_s - self.rules.clear_s)
+                    episode.end_reason = EndReason.COMPLIED
+        violating = [i for i in required if record.items[i].state is ItemState.VIOLATION]
+        calm = all(record.items[i].state is ItemState.COMPLIANT for i in required)
+        if not calm:
+            record.calm_since = None
+        elif record.calm_since is None:
+            record.calm_since = t - dt
+        if episode is None and violating:
+            episode = record.episode = self._open(record, violating, zones, requirements)
+        elif episode is not None:
+            episode.missing.extend(i for i in violating if i not in episode.missing)
+            if not violating:
+                record.episode = None
+                if episode.raised_at is not None:
+                    events.append(self._end(record, episode, t, t))
+                    record.armed, record.cooldown_until = False, t + self.rules.cooldown_s
+                    record.calm_since = t
+                episode = None
+        self._arm(record, t)
+        if episode is not None:
+            episode.score_sum += observation.score
+            episode.score_frames += 1
+            if episode.raised_at is None and record.armed:
+                events.append(self._start(record, episode, t))
+        return TrackView(
+            track_id=record.track_ids[-1],
+            zones=zones,
+            required=required,
+            states={item: record.items[item].state for item in required},
+            judged={item: record.items[item].judged for item in required},
+            alerting=episode is not None and episode.raised_at is not None,
+        )
+
+    def _move(self, record: _Record, observation: Observation, t: float) -> None:
+        elapsed = t - record.last_seen
+        if elapsed > 0:
+            centre_now = (observation.box[0:2] + observation.box[2:4]) / 2
+            centre_before = (record.box[0:2] + record.box[2:4]) / 2
+            velocity = (centre_now - centre_before) / elapsed
+            blend = min(1.0, elapsed / _VELOCITY_SMOOTHING_S)
+            record.velocity = record.velocity + blend * (velocity - record.velocity)
+        record.box = observation.box.astype(np.float64).copy()
+        record.last_seen = t
+
+    def _open(
+        self,
+        record: _Record,
+        violating: list[PpeItem],
+        zones: tuple[str, ...],
+        requirements: Mapping[str, tuple[PpeItem, ...]],
+    ) -> _Episode:
+        onsets = [record.items[i].onset for i in violating]
+        started = min(onset for onset in onsets if onset is not None)
+        zone = next(z for z in zones if any(i in requirements[z] for i in violating))
+        unseen = sum(record.items[i].unseen_s for i in violating)
+        seen = sum(record.items[i].seen_s for i in violating)
+        return _Episode(
+            started, zone, list(violating), [record.track_ids[-1]], unseen_s=unseen, seen_s=seen
+        )
+
+    def _arm(self, record: _Record, t: float) -> None:
+        if record.armed:
+            return
+        calm_long = record.calm_since is not None and t - record.calm_since >= self.rules.rearm_s
+        if t >= record.cooldown_until or calm_long:
+            record.armed = True
+
+    def _start(self, record: _Record, episode: _Episode, t: float) -> ViolationEvent:
+        episode.raised_at = t
+        episode.episode_id = episode_id(self.source, episode.track_ids[0], t)
+        return self._event(EventKind.START, record, episode, t, None)
+
+    def _end(self, record: _Record, episode: _Episode, t: float, ended_at: float) -> ViolationEvent:
+        return self._event(EventKind.END, record, episode, t, ended_at)
+
+    def _event(
+        self,
+        kind: EventKind,
+        record: _Record,
+        episode: _Episode,
+        t: float,
+        ended_at: float | None,
+    ) -> ViolationEvent:
+        assert episode.raised_at is not None
+        suffix = "start" if kind is EventKind.START else "end"
+        x1, y1, x2, y2 = (float(v) for v in record.box)
+        return ViolationEvent(
+            kind=kind,
+            event_id=f"{episode.episode_id}:{suffix}",
+            episode_id=episode.episode_id,
+            site=self.source.site,
+            camera=self.source.camera,
+            zone=episode.zone,
+            track_id=episode.track_ids[0],
+            track_ids=tuple(episode.track_ids),
+            missing=tuple(episode.missing),
+            started_at=episode.started_at,
+            raised_at=episode.raised_at,
+            ended_at=ended_at,
+            end_reason=episode.end_reason if kind is EventKind.END else None,
+            time=t,
+            confidence=episode.confidence(),
+            box=(x1, y1, x2, y2),
+        )
