@@ -96,6 +96,8 @@ def detect_layout(
         )
     names = meta.num_names if meta.num_names is not None else num_classes
     model = _Model(inputs, outputs, meta, names)
+    if meta.task not in (None, "detect"):
+        raise model.refuse(f"the model's metadata says task {meta.task!r}: only detectors run")
     if configured is not None and meta.declared_layout not in (None, configured):
         raise model.refuse(
             f"the site file says `layout: {configured.value}` but the model's metadata declares "
@@ -239,7 +241,7 @@ def _by_shape(model: _Model, wanted: Layout | None) -> LayoutInfo:
     if wanted is Layout.YOLO or (wanted is None and family is Family.YOLO and columns != 6):
         if family is Family.RTDETR:
             raise model.refuse(f"{described} is an RT-DETR output ({evidence})")
-        return _yolo(model, name, rows, f"{described} with {evidence}")
+        return _yolo(model, name, rows, columns, f"{described} with {evidence}")
     if wanted is Layout.END2END or (wanted is None and family is Family.YOLO):
         return _end2end(model, name, columns, f"{described} with {evidence}")
     if wanted is Layout.RTDETR or (wanted is None and family is Family.RTDETR):
@@ -260,11 +262,16 @@ def _by_shape(model: _Model, wanted: Layout | None) -> LayoutInfo:
             f"(add names to the model's metadata or to the site file)"
         )
     if rows == 4 + names and columns != 4 + names:
-        return _yolo(model, name, rows, f"{described} with {names} class names")
+        return _yolo(model, name, rows, columns, f"{described} with {names} class names")
     raise model.refuse(f"{described} fits no layout for {names} class names")
 
 
-def _yolo(model: _Model, name: str, rows: int | None, reason: str) -> LayoutInfo:
+def _yolo(
+    model: _Model, name: str, rows: int | None, columns: int | None, reason: str
+) -> LayoutInfo:
+    if columns == 6:
+        # 6 cells is no raw YOLO grid (a 32x32 input already has 21): these are 6 columns.
+        raise model.refuse(f"{reason}: (B, K, 6) is an end2end or rtdetr output, not yolo")
     if rows is not None and rows < 5:
         raise model.refuse(f"a yolo output needs 4 + classes >= 5 rows, {name} has {rows}")
     if rows is not None and model.names is not None and rows != 4 + model.names:

@@ -44,6 +44,7 @@ class ModelMetadata:
     """The layout-relevant facts of `metadata_props`, parsed once."""
 
     num_names: int | None  # how many class names `names` lists
+    task: str | None  # Ultralytics task: detect, segment, pose, obb, classify
     head: str | None
     end2end: bool | None
     nms: bool | None  # Ultralytics `nms=True` export
@@ -60,6 +61,7 @@ def read_metadata(metadata: Mapping[str, str]) -> ModelMetadata:
     family, evidence = _family(head, metadata.get("description", ""))
     return ModelMetadata(
         num_names=_count_names(metadata.get("names")),
+        task=metadata.get("task") or None,
         head=head,
         end2end=_boolean(metadata.get("end2end")),
         nms=_export_nms(metadata.get("args")),
