@@ -97,11 +97,12 @@ def camera_side(clip: Path, input_size: int, ring_name: str) -> Round:
     from pipeline.camera.capture import Capture
     from pipeline.camera.ring_writer import RingWriter
     from pipeline.config.models import FileSource
+    from pipeline.shm.layout import FrameView
     from pipeline.shm.ring import FrameRing
 
     ring = FrameRing.create(ring_name, SLOTS, input_size, input_size)
     held: deque[object] = deque(maxlen=IN_FLIGHT)
-    writer = RingWriter(ring, (input_size, input_size))
+    writer = RingWriter([ring], [FrameView(input_size, input_size)])
     frames = 0
     try:
         cpu, wall = time.process_time(), time.perf_counter()

@@ -18,7 +18,6 @@ import numpy as np
 
 from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 from pipeline.infer.letterbox import Letterbox
-from pipeline.infer.preprocess import to_model_input
 from pipeline.synthetic import WorksiteScene
 
 
@@ -39,12 +38,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=40, help="timed runs per batch size")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
     args = parser.parse_args()
-    backend = OnnxRuntimeBackend(args.model, intra_op_threads=args.threads)
-    width, height = backend.input_size
+    backend = OnnxRuntimeBackend.from_path(args.model, 8, threads=args.threads)
+    width, height = backend.spec.input_width, backend.spec.input_height
     scene = WorksiteScene(seed=10_001, width=1280, height=720)
     letterbox = Letterbox.fit(1280, 720, width, height)
     frames = np.stack([letterbox.apply(scene.render(i * 10)[0]) for i in range(8)])
-    batch8 = to_model_input(frames)
+    batch8 = frames  # uint8, as the rings hold them: the backend converts (timed with it)
     batch1 = np.ascontiguousarray(batch8[:1])
     one = per_image_ms(backend, batch1, args.repeats)
     eight = per_image_ms(backend, batch8, max(5, args.repeats // 4))

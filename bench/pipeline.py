@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
-from pipeline.infer.preprocess import to_model_input
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
@@ -80,16 +79,15 @@ def run_pipeline(
 
 
 def run_raw(batch: int, seconds: float) -> float:
-    backend = OnnxRuntimeBackend(MODEL)
-    width, height = backend.input_size
+    backend = OnnxRuntimeBackend.from_path(MODEL, batch)
+    width, height = backend.spec.input_width, backend.spec.input_height
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (batch, height, width, 3), dtype=np.uint8)
-    tensor = to_model_input(images)
-    backend.infer(tensor)  # warm-up
+    backend.infer(images)  # warm-up
     count = 0
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
-        backend.infer(tensor)
+        backend.infer(images)
         count += batch
     return count / (time.perf_counter() - started)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.detections import Detections
 from pipeline.shm.ring import FrameMeta, FrameRing, ResultRing
 from pipeline.shm.segments import SegmentNames, run_prefix
 
@@ -42,7 +43,7 @@ PRODUCER_WAIT_S = 0.0002  # a producer's sleep while its ring is full
 CONSUMER_IDLE_S = 0.00005  # the consumer's sleep after a pass that found no new frame
 START_TIMEOUT_S = 60.0
 MIN_POOL_BYTES = 256 << 20
-NO_DETECTIONS = np.zeros((0, 6), np.float32)
+NO_DETECTIONS = Detections.empty()
 
 
 @dataclass

@@ -18,10 +18,11 @@ from pathlib import Path
 from types import FrameType
 
 from pipeline.camera.process import CameraTask, camera_main
-from pipeline.infer.process import INFERENCE_ROW, InferenceTask, inference_main
+from pipeline.infer.process import InferenceTask, inference_main
 from pipeline.lifecycle import ExitCode
 from pipeline.logs import INFERENCE_TAG
 from pipeline.shm.board import StatusBoard
+from pipeline.shm.layout import INFERENCE_ROW, SiteLayout
 from pipeline.shm.ring import FrameRing, ResultRing
 from pipeline.shm.segments import (
     SegmentNames,
@@ -58,7 +59,13 @@ class Supervisor:
         self.options = options
         self._signals: list[int] = []
         self._context = multiprocessing.get_context("spawn")
-        self.segments = SegmentNames(run_prefix(self.config.site))
+        self.layout = SiteLayout(
+            segments=SegmentNames(run_prefix(self.config.site)),
+            cameras=len(self.config.cameras),
+            ring_slots=self.config.transport.ring_slots,
+            views=plan.models.views,
+            max_detections=plan.models.max_detections,
+        )
         self.children: list[Child] = []
         self._rings: list[FrameRing | ResultRing] = []
         self.board: StatusBoard | None = None
@@ -99,29 +106,16 @@ class Supervisor:
     def _create_segments(self) -> None:
         for name in remove_stale_segments(self.config.site):
             logger.warning("Removed shared memory left by a killed run: %s", name)
-        spec, config = self.plan.spec, self.config
-        slots = config.transport.ring_slots
-        cameras = len(config.cameras)
-        frame_bytes = FrameRing.nbytes(slots, spec.input_height, spec.input_width)
-        result_bytes = ResultRing.nbytes(slots, config.model.max_detections)
-        total = StatusBoard.nbytes(cameras + 1) + cameras * (frame_bytes + result_bytes)
-        free = shm_free_bytes()
+        layout = self.layout
+        total, free = layout.nbytes(), shm_free_bytes()
         if total > free:
             # Refuse now with the site's whole need, rather than part-way through creation.
-            raise ShmSpaceError(f"site {config.site} ({cameras} cameras)", total, free)
-        self.board = StatusBoard.create(self.segments.board(), cameras + 1)
-        for index in range(cameras):
-            self._rings.append(
-                FrameRing.create(
-                    self.segments.frames(index), slots, spec.input_height, spec.input_width
-                )
-            )
-            self._rings.append(
-                ResultRing.create(self.segments.results(index), slots, config.model.max_detections)
-            )
+            raise ShmSpaceError(f"site {self.config.site} ({layout.cameras} cameras)", total, free)
+        self.board, self._rings = layout.create()
         logger.info(
-            "Shared memory ready: %d segments, %.1f MB of %.0f MB free",
-            1 + 2 * cameras,
+            "Shared memory ready: %d segments (%s), %.1f MB of %.0f MB free",
+            1 + len(self._rings),
+            ", ".join(view.describe() for view in layout.views),
             total / 1e6,
             free / 1e6,
         )
@@ -143,7 +137,7 @@ class Supervisor:
         config, plan = self.config, self.plan
         specs = [
             ChildSpec(
-                INFERENCE_TAG, inference_main, InferenceTask(config, self.segments, plan.spec)
+                INFERENCE_TAG, inference_main, InferenceTask(config, self.layout, plan.models)
             )
         ]
         for index, camera in enumerate(config.cameras):
@@ -151,9 +145,9 @@ class Supervisor:
                 site=config,
                 camera=camera,
                 camera_index=index,
-                segments=self.segments,
-                input_size=(plan.spec.input_width, plan.spec.input_height),
-                class_names=plan.spec.class_names,
+                layout=self.layout,
+                class_names=plan.models.class_names,
+                model_names=plan.models.model_names,
                 polygons=plan.polygons[index],
                 run_dir=self.options.run_dir,
             )
@@ -217,12 +211,19 @@ class Supervisor:
             child.after_exit(code, now)
 
     def _check_heartbeats(self, now: float) -> None:
-        timeout = self.config.supervisor_heartbeat_timeout
+        """A RUNNING child must beat within the heartbeat timeout; a STARTING one (loading its
+        models: a TensorRT engine can take minutes) within the longer startup allowance."""
+        beat = self.config.supervisor_heartbeat_timeout
+        startup = max(beat, self.config.supervisor_startup_timeout)
         for child in self.children:
             if child.state not in (ProcessState.STARTING, ProcessState.RUNNING):
                 continue
+            timeout = startup if child.state is ProcessState.STARTING else beat
             if child.note_heartbeat(now, timeout) and child.alive:
-                logger.warning("%s: Heartbeat timeout (%.0fs)", child.tag, timeout)
+                if child.state is ProcessState.STARTING:
+                    logger.warning("%s: did not finish starting within %.0fs", child.tag, timeout)
+                else:
+                    logger.warning("%s: Heartbeat timeout (%.0fs)", child.tag, timeout)
                 child.kill()  # reaped and restarted by policy on a following tick
 
     def _shutdown(self, view: StatusView) -> None:

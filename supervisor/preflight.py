@@ -9,8 +9,9 @@ from pathlib import Path
 from pipeline.config import ConfigError, SiteConfig
 from pipeline.config.models import FileSource
 from pipeline.config.regions import Polygon, load_prompt_classes, load_roi_polygons
-from pipeline.infer.backends import ModelLoadError, ModelSpec
-from pipeline.infer.model_spec import read_onnx_spec
+from pipeline.infer.backends import ModelLoadError
+from pipeline.infer.model_spec import ModelSpec, read_model_spec
+from pipeline.infer.site_models import SiteModels, plan_models
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # What the repository's own make targets create, and how to get each back when it is missing.
@@ -33,27 +34,32 @@ def missing_file_hint(path: Path) -> str:
 class SitePlan:
     config: SiteConfig
     config_path: Path
-    spec: ModelSpec
+    models: SiteModels
     polygons: tuple[tuple[Polygon, ...], ...]  # per camera, in config order
 
 
 def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
     """Raises ConfigError listing every problem found."""
     problems: list[str] = []
-    spec: ModelSpec | None = None
-    try:
-        spec = read_onnx_spec(config.model.path)
-    except ModelLoadError as error:
-        hint = missing_file_hint(config.model.path) if not config.model.path.exists() else ""
-        problems.append(f"{config_path} model.path: {error}{hint}")
-    if spec is not None and config.prompts is not None:
+    specs: list[ModelSpec] = []
+    for index, model in enumerate(config.detectors):
+        key = f"models[{index}].path" if config.models is not None else "model.path"
+        try:
+            specs.append(read_model_spec(model))
+        except ModelLoadError as error:
+            hint = missing_file_hint(model.path) if not model.path.exists() else ""
+            problems.append(f"{config_path} {key}: {error}{hint}")
+    models = plan_models(config.detectors, specs) if len(specs) == len(config.detectors) else None
+    if models is not None and config.prompts is not None:
         try:
             classes = load_prompt_classes(config.prompts)
-            unknown = [name for name in classes if name not in spec.class_names]
+            known = dict.fromkeys(name for spec in specs for name in spec.class_names)
+            unknown = [name for name in classes if name not in known]
             if unknown:
                 problems.append(
-                    f"{config.prompts}: classes {', '.join(unknown)} are not in the model "
-                    f"({', '.join(spec.class_names)}); re-export the model with these prompts"
+                    f"{config.prompts}: classes {', '.join(unknown)} are not in the "
+                    f"model{'s' if len(specs) > 1 else ''} ({', '.join(known)}); "
+                    "re-export the model with these prompts"
                 )
         except ConfigError as error:
             problems.extend(error.problems)
@@ -70,6 +76,6 @@ def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
                 f"{config_path} cameras[{index}].source.path: {camera.source.path} not found"
                 f"{missing_file_hint(camera.source.path)}"
             )
-    if problems or spec is None:
+    if problems or models is None:
         raise ConfigError(problems)
-    return SitePlan(config, config_path, spec, tuple(polygons))
+    return SitePlan(config, config_path, models, tuple(polygons))

@@ -24,9 +24,8 @@ from export.demo_model import CLASS_NAMES, DEFAULT_ONNX
 from export.demo_model.dataset import EVALUATION_RULES, TRAIN_SEED_LIMIT, label_truth
 from export.demo_model.metrics import ImageDetections, average_precision
 from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
-from pipeline.infer.decode import decode_yolo
+from pipeline.infer.layouts import decode
 from pipeline.infer.letterbox import Letterbox
-from pipeline.infer.preprocess import to_model_input
 from pipeline.synthetic import FrameTruth, WorksiteScene
 
 logger = logging.getLogger(__name__)
@@ -37,6 +36,7 @@ FRAME_SPACING = 10  # evaluated frames of one scene are 1 s apart at 10 frames/s
 SCENE_SEED_STEP = 1009
 CONF_THRESHOLD = 0.001  # keep low-score detections: AP integrates over all of them
 NMS_IOU = 0.6
+MAX_DETECTIONS = 300  # per image, as Ultralytics validates
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,11 @@ def evaluation_plan(seed: int, frames: int) -> list[EvaluationFrame]:
 def evaluate(
     model_path: str | Path = DEFAULT_ONNX, frames: int = 300, seed: int = 12345, batch_size: int = 8
 ) -> EvaluationResult:
-    backend = OnnxRuntimeBackend(model_path)
-    if tuple(backend.class_names) != CLASS_NAMES:
-        raise ValueError(f"{model_path}: classes {backend.class_names}, expected {CLASS_NAMES}")
-    input_w, input_h = backend.input_size
+    backend = OnnxRuntimeBackend.from_path(Path(model_path), batch_size)
+    spec = backend.spec
+    if spec.class_names != CLASS_NAMES:
+        raise ValueError(f"{model_path}: classes {spec.class_names}, expected {CLASS_NAMES}")
+    input_w, input_h = spec.input_width, spec.input_height
     per_class: dict[int, list[ImageDetections]] = {c: [] for c in range(len(CLASS_NAMES))}
     counted = dict.fromkeys(CLASS_NAMES, 0)
     ignored = dict.fromkeys(CLASS_NAMES, 0)
@@ -107,20 +108,30 @@ def evaluate(
             letterbox = Letterbox.fit(item.width, item.height, input_w, input_h)
             letterbox.apply(frame, out=images[slot])
             geometry.append((letterbox, truth))
-        output = backend.infer(to_model_input(images))
-        decoded = decode_yolo(output, CONF_THRESHOLD, NMS_IOU)
+        content = [
+            (lb.pad_x, lb.pad_y, lb.pad_x + lb.new_w, lb.pad_y + lb.new_h) for lb, _ in geometry
+        ]
+        decoded = decode(
+            spec.layout,
+            backend.infer(images),
+            CONF_THRESHOLD,
+            NMS_IOU,
+            MAX_DETECTIONS,
+            input_size=(input_w, input_h),
+            content=content,
+        )
         for detections, (letterbox, truth) in zip(decoded, geometry, strict=True):
-            boxes = letterbox.to_original(detections[:, :4])
+            boxes = letterbox.to_original(detections.xyxy)
             labels = label_truth(truth, EVALUATION_RULES, letterbox.scale_y)
             for class_id, name in enumerate(CLASS_NAMES):
-                mine = detections[:, 5] == class_id
+                mine = detections.class_id == class_id
                 of_class = labels.classes == class_id
                 counted[name] += int(np.count_nonzero(of_class & ~labels.ignore))
                 ignored[name] += int(np.count_nonzero(of_class & labels.ignore))
                 per_class[class_id].append(
                     ImageDetections(
                         boxes[mine],
-                        detections[mine, 4],
+                        detections.score[mine],
                         labels.boxes[of_class],
                         labels.ignore[of_class],
                     )

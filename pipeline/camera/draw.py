@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from pipeline.config.regions import Polygon
+from pipeline.detections import Detections
 
 # BGR colours per class name; other classes cycle through the palette.
 CLASS_COLOURS = {"person": (255, 160, 0), "helmet": (0, 215, 255), "vest": (0, 120, 255)}
@@ -22,19 +23,19 @@ def colour_for(class_id: int, class_names: Sequence[str]) -> tuple[int, int, int
 
 def annotate(
     frame: np.ndarray,
-    detections: np.ndarray,
+    detections: Detections,
     class_names: Sequence[str],
     polygons: Sequence[Polygon] = (),
 ) -> np.ndarray:
-    """Draw on `frame` in place and return it.
-
-    `detections` is (K, 6): x1, y1, x2, y2, score, class_id in pixels of this frame.
-    """
+    """Draw on `frame` in place and return it; `detections` in pixels of this frame, class
+    ids site-wide (indexes into `class_names`)."""
     thickness = max(1, round(min(frame.shape[:2]) / 360))
     font_scale = 0.4 * thickness
     for polygon in polygons:
         cv2.polylines(frame, [polygon.points], True, ROI_COLOUR, thickness, cv2.LINE_AA)
-    for x1, y1, x2, y2, score, class_id in detections:
+    for (x1, y1, x2, y2), score, class_id in zip(
+        detections.xyxy, detections.score, detections.class_id, strict=True
+    ):
         cls = int(class_id)
         colour = colour_for(cls, class_names)
         top_left = (int(x1), int(y1))

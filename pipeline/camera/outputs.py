@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.detections import NO_TRACK, Detections
+
 logger = logging.getLogger(__name__)
 
 
@@ -68,11 +70,18 @@ class DetectionsLog:
     whole against concurrent appends from other processes.
     """
 
-    def __init__(self, path: Path, camera_id: str, class_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        camera_id: str,
+        class_names: Sequence[str],
+        model_names: Sequence[str],
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._camera_id = camera_id
         self._class_names = list(class_names)
+        self._model_names = list(model_names)
 
     def write(
         self,
@@ -80,9 +89,9 @@ class DetectionsLog:
         frame_index: int,
         pts: float,
         latency_ms: float,
-        detections: np.ndarray,
+        detections: Detections,
     ) -> None:
-        """`detections` (K, 6) in original-frame pixels."""
+        """`detections` in original-frame pixels; `track` only on tracked detections."""
         line = {
             "type": "detections",
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
@@ -91,18 +100,25 @@ class DetectionsLog:
             "frame_index": frame_index,
             "pts": round(pts, 3),
             "latency_ms": round(latency_ms, 1),
-            "detections": [
-                {
-                    "class": self._class_names[int(cls)]
-                    if int(cls) < len(self._class_names)
-                    else str(int(cls)),
-                    "score": round(float(score), 3),
-                    "box": [round(float(v), 1) for v in (x1, y1, x2, y2)],
-                }
-                for x1, y1, x2, y2, score, cls in detections
-            ],
+            "detections": [self._detection(detections, index) for index in range(len(detections))],
         }
         os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())
 
+    def _detection(self, detections: Detections, index: int) -> dict[str, object]:
+        class_id, model = int(detections.class_id[index]), int(detections.model_index[index])
+        entry: dict[str, object] = {
+            "class": _name(self._class_names, class_id),
+            "model": _name(self._model_names, model),
+            "score": round(float(detections.score[index]), 3),
+            "box": [round(float(v), 1) for v in detections.xyxy[index]],
+        }
+        if detections.track_id[index] != NO_TRACK:
+            entry["track"] = int(detections.track_id[index])
+        return entry
+
     def close(self) -> None:
         os.close(self._fd)
+
+
+def _name(names: Sequence[str], index: int) -> str:
+    return names[index] if 0 <= index < len(names) else str(index)

@@ -31,9 +31,8 @@ from pipeline.config.regions import Polygon
 from pipeline.lifecycle import ExitCode, StopFlag, install_stop_signals
 from pipeline.logs import log_to_supervisor
 from pipeline.metering import WindowMeter
-from pipeline.shm.board import StatusBoard
-from pipeline.shm.ring import FrameRing, Result, ResultRing
-from pipeline.shm.segments import SegmentNames
+from pipeline.shm.layout import SiteLayout
+from pipeline.shm.ring import Result
 from pipeline.shm.states import StreamState
 
 logger = logging.getLogger(__name__)
@@ -50,10 +49,10 @@ class CameraTask:
 
     site: SiteConfig
     camera: CameraConfig
-    camera_index: int  # position in site.cameras: ring names and board row (index + 1)
-    segments: SegmentNames
-    input_size: tuple[int, int]  # model input (width, height) in pixels
-    class_names: tuple[str, ...]
+    camera_index: int  # position in site.cameras
+    layout: SiteLayout  # segment names, ring geometry per view, board rows
+    class_names: tuple[str, ...]  # site-wide class ids -> names
+    model_names: tuple[str, ...]  # model index -> name
     polygons: tuple[Polygon, ...]
     run_dir: Path
 
@@ -75,15 +74,11 @@ class CameraWorker:
     def __init__(self, task: CameraTask, stop: StopFlag) -> None:
         self.task = task
         self.stop = stop
-        site, camera = task.site, task.camera
-        slots, (width, height) = site.transport.ring_slots, task.input_size
-        self.board = StatusBoard.attach(task.segments.board(), len(site.cameras) + 1)
-        self.row = self.board.row(task.camera_index + 1)
-        ring = FrameRing.attach(task.segments.frames(task.camera_index), slots, height, width)
-        self.writer = RingWriter(ring, task.input_size)
-        self.results = ResultRing.attach(
-            task.segments.results(task.camera_index), slots, site.model.max_detections
-        )
+        site, camera, layout = task.site, task.camera, task.layout
+        self.board = layout.attach_board()
+        self.row = self.board.row(layout.camera_row(task.camera_index))
+        self.writer = RingWriter(layout.attach_frame_rings(task.camera_index), layout.views)
+        self.results = layout.attach_results(task.camera_index)
         self.in_flight = InFlight(site.transport.max_in_flight, site.transport.result_timeout)
         self.decimator = Decimator(camera.target_fps)
         self.captured = WindowMeter()
@@ -228,7 +223,10 @@ class CameraWorker:
             self.recorder = Recorder(path, fps, site.recording.fourcc)
         if site.detections_log.enabled:
             self.detections_log = DetectionsLog(
-                self.task.run_dir / "detections.jsonl", camera.id, self.task.class_names
+                self.task.run_dir / "detections.jsonl",
+                camera.id,
+                self.task.class_names,
+                self.task.model_names,
             )
 
     def _close_outputs(self) -> None:

@@ -1,43 +1,65 @@
-"""The camera's side of the frame ring: letterbox a captured frame straight into a free slot
-and publish it with everything needed to map boxes back to the frame."""
+"""The camera's side of the frame rings: resize a captured frame straight into a free slot of
+each view's ring (one per distinct model input) and publish it with everything needed to map
+boxes back to the frame."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pipeline.camera.sources import CapturedFrame
 from pipeline.infer.letterbox import Letterbox
+from pipeline.shm.layout import FrameView
 from pipeline.shm.ring import FrameMeta, FrameRing
 
 
 class RingWriter:
-    """One per camera; keeps a Letterbox per frame size, so a stream that changes resolution
-    mid-way is letterboxed correctly from its first frame of the new size."""
+    """One per camera. Every frame gets the same seq in every view's ring; view 0, the ring
+    the inference process watches, is published last, so when it shows a frame the other
+    views hold it too. Keeps a Letterbox per frame size and view, so a stream that changes
+    resolution mid-way is resized correctly from its first frame of the new size."""
 
-    def __init__(self, ring: FrameRing, input_size: tuple[int, int]) -> None:
-        self.ring = ring
-        self._input_size = input_size  # model input (width, height), pixels
-        self._letterboxes: dict[tuple[int, int], Letterbox] = {}
+    def __init__(self, rings: Sequence[FrameRing], views: Sequence[FrameView]) -> None:
+        if len(rings) != len(views) or not rings:
+            raise ValueError(f"expected one ring per view, got {len(rings)} for {len(views)}")
+        self.rings = list(rings)
+        self._views = list(views)
+        # A writer killed between two views left them a frame apart: continue after the newest.
+        for ring in self.rings:
+            ring.claim()
+        seq = max(ring.next_seq for ring in self.rings)
+        for ring in self.rings:
+            ring.advance_to(seq)
+        self._letterboxes: dict[tuple[int, int, int], Letterbox] = {}
+
+    def _letterbox(self, width: int, height: int, view_index: int) -> Letterbox:
+        key = (width, height, view_index)
+        letterbox = self._letterboxes.get(key)
+        if letterbox is None:
+            view = self._views[view_index]
+            resize = Letterbox.stretch if view.stretch else Letterbox.fit
+            letterbox = self._letterboxes[key] = resize(width, height, view.width, view.height)
+        return letterbox
 
     def send(self, frame: CapturedFrame) -> int:
-        """Write and publish `frame`; returns its seq."""
+        """Write and publish `frame` into every view; returns its seq."""
         height, width = frame.image.shape[:2]
-        letterbox = self._letterboxes.get((width, height))
-        if letterbox is None:
-            letterbox = Letterbox.fit(width, height, *self._input_size)
-            self._letterboxes[(width, height)] = letterbox
-        seq = self.ring.next_seq
-        letterbox.apply(frame.image, out=self.ring.begin_write())
-        self.ring.publish(
-            FrameMeta(
-                seq=seq,
-                source_index=frame.index,
-                pts=frame.pts,
-                captured_at=frame.captured_at,
-                orig_w=width,
-                orig_h=height,
-                scale_x=letterbox.scale_x,
-                scale_y=letterbox.scale_y,
-                pad_x=letterbox.pad_x,
-                pad_y=letterbox.pad_y,
+        seq = self.rings[0].next_seq
+        for index in reversed(range(len(self.rings))):
+            ring = self.rings[index]
+            letterbox = self._letterbox(width, height, index)
+            letterbox.apply(frame.image, out=ring.begin_write())
+            ring.publish(
+                FrameMeta(
+                    seq=seq,
+                    source_index=frame.index,
+                    pts=frame.pts,
+                    captured_at=frame.captured_at,
+                    orig_w=width,
+                    orig_h=height,
+                    scale_x=letterbox.scale_x,
+                    scale_y=letterbox.scale_y,
+                    pad_x=letterbox.pad_x,
+                    pad_y=letterbox.pad_y,
+                )
             )
-        )
         return seq

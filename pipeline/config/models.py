@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.camera.urls import check_url_variables, mask_url
+from pipeline.infer.layouts.layout import Layout, Preprocessing
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 
@@ -180,15 +181,88 @@ class CameraConfig(Frozen):
     roi_polys: tuple[str, ...] | None = Field(None, title="Names of the ROI polygons to use")
 
 
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$"
+
+
 class ModelConfig(Frozen):
+    """One detector of the site. Every model runs on every batch; its detections carry its
+    index in the site's model list."""
+
+    name: str | None = Field(
+        None,
+        pattern=MODEL_NAME_PATTERN,
+        title="Name in the log, dashboard and detections (default: the file's stem)",
+    )
     path: Path = Field(title="Detector model (ONNX)")
     backend: Backend = Backend.ONNXRUNTIME
     conf_threshold: float = Field(0.35, gt=0, lt=1)
     iou_threshold: float = Field(0.5, gt=0, le=1)
     max_detections: int = Field(100, ge=1, le=1000, title="Per frame, after NMS")
-    threads: int = Field(
-        0, ge=0, le=256, title="ONNX Runtime intra-op threads (0: library default)"
+    classes: tuple[str, ...] | None = Field(
+        None, min_length=1, title="Classes kept from this model (default: all of them)"
     )
+    class_names: tuple[str, ...] | None = Field(
+        None, min_length=1, title="Class names, for a model file that carries none"
+    )
+    input_size: tuple[int, int] | None = Field(
+        None, title="Input (width, height) in pixels, for a model whose file leaves it open"
+    )
+    layout: Layout | None = Field(None, title="Output layout (default: read from the model)")
+    preprocessing: Preprocessing | None = Field(
+        None, title="letterbox or stretch (default: what the layout expects)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "threads" in data:
+            raise ValueError(
+                "threads: ONNX Runtime's threads are set once for the site now: write "
+                "`onnxruntime: {threads: N}` at the top level instead"
+            )
+        return data
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive_size(cls, size: tuple[int, int] | None) -> tuple[int, int] | None:
+        if size is not None and not all(32 <= side <= 4096 for side in size):
+            raise ValueError(f"input_size is [width, height], each 32..4096 pixels (got {size})")
+        return size
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.path.stem[:16]
+
+
+class Provider(str, Enum):
+    """ONNX Runtime execution providers, in the order given: the first that takes a node runs it."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+    TENSORRT = "tensorrt"
+
+
+class OnnxRuntimeConfig(Frozen):
+    """Settings of the ONNX Runtime backend, shared by every model that uses it."""
+
+    providers: tuple[Provider, ...] = Field(
+        (Provider.CPU,), min_length=1, title="Execution providers in priority order"
+    )
+    threads: int = Field(
+        0, ge=0, le=256, title="Intra-op threads per session (0: one per physical core)"
+    )
+    device_id: int = Field(0, ge=0, le=63, title="GPU for the CUDA and TensorRT providers")
+    trt_fp16: bool = Field(True, title="TensorRT provider: allow FP16 kernels")
+    trt_engine_cache: Path | None = Field(
+        None, title="TensorRT provider: folder where built engines are kept between starts"
+    )
+
+    @field_validator("providers")
+    @classmethod
+    def _distinct(cls, providers: tuple[Provider, ...]) -> tuple[Provider, ...]:
+        if len(set(providers)) != len(providers):
+            raise ValueError("each provider may be listed once")
+        return providers
 
 
 class InferenceConfig(Frozen):
@@ -242,12 +316,45 @@ class SiteConfig(Frozen):
     roi: Path | None = Field(None, title="ROI polygons JSON applied to every camera")
     roi_polys: tuple[str, ...] | None = None
     supervisor_heartbeat_timeout: float = Field(30.0, gt=0, le=3600)
+    supervisor_startup_timeout: float = Field(
+        600.0,
+        gt=0,
+        le=7200,
+        title="Seconds a process may take to start (load its models) before its first beat",
+    )
     supervisor_max_restarts: int = Field(5, ge=0, le=1000)
     supervisor_restart_window: float = Field(3600.0, gt=0)
-    model: ModelConfig
+    model: ModelConfig | None = Field(None, title="The site's one detector (or use models:)")
+    models: tuple[ModelConfig, ...] | None = Field(
+        None, min_length=1, max_length=8, title="Several detectors, all run on every batch"
+    )
+    onnxruntime: OnnxRuntimeConfig = OnnxRuntimeConfig()
     inference: InferenceConfig = InferenceConfig()
     transport: TransportConfig = TransportConfig()
     recording: RecordingConfig = RecordingConfig()
     detections_log: DetectionsLogConfig = DetectionsLogConfig()
     dashboard: DashboardConfig = DashboardConfig()
     cameras: list[CameraConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_model_list(self) -> SiteConfig:
+        if (self.model is None) == (self.models is None):
+            raise ValueError(
+                "give either model: (one detector) or models: (a list), not "
+                + ("both" if self.model is not None else "neither")
+            )
+        names = [model.display_name for model in self.detectors]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"models: the name {', '.join(repeated)} is used twice; give each a `name:`"
+            )
+        return self
+
+    @property
+    def detectors(self) -> tuple[ModelConfig, ...]:
+        """Every model of the site, in order (their index is each detection's model index)."""
+        if self.models is not None:
+            return self.models
+        assert self.model is not None
+        return (self.model,)

@@ -67,6 +67,16 @@ class Letterbox:
             src_w, src_h, dst_w, dst_h, new_w, new_h, (dst_w - new_w) // 2, (dst_h - new_h) // 2
         )
 
+    @classmethod
+    def stretch(cls, src_w: int, src_h: int, dst_w: int, dst_h: int) -> Letterbox:
+        """Resize to the whole input without keeping the aspect ratio (no padding), as
+        Ultralytics prepares RT-DETR's input."""
+        if min(src_w, src_h, dst_w, dst_h) <= 0:
+            raise ValueError(
+                f"resize sizes must be positive, got {src_w}x{src_h} -> {dst_w}x{dst_h}"
+            )
+        return cls(src_w, src_h, dst_w, dst_h, dst_w, dst_h, 0, 0)
+
     @property
     def scale_x(self) -> float:
         return self.new_w / self.src_w

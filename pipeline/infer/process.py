@@ -1,4 +1,5 @@
-"""The inference process's main loop: gather -> copy (checked) -> run -> decode -> answer."""
+"""The inference process's main loop: gather -> copy (checked) -> run every model -> decode ->
+answer each camera with every model's detections."""
 
 from __future__ import annotations
 
@@ -12,28 +13,26 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from pipeline.config.models import Backend, SiteConfig
-from pipeline.infer.backends import InferenceBackend, ModelLoadError, ModelSpec
+from pipeline.detections import Detections
+from pipeline.infer.backends import InferenceBackend, ModelLoadError
 from pipeline.infer.batcher import Batcher
-from pipeline.infer.decode import decode_yolo
+from pipeline.infer.layouts import Layout, decode
 from pipeline.infer.letterbox import Letterbox
-from pipeline.infer.preprocess import to_model_input
+from pipeline.infer.site_models import SiteModel, SiteModels
 from pipeline.lifecycle import ExitCode, StopFlag, install_stop_signals
 from pipeline.logs import log_to_supervisor
 from pipeline.metering import WindowMeter
-from pipeline.shm.board import StatusBoard
-from pipeline.shm.ring import FrameMeta, FrameRing, ResultRing
-from pipeline.shm.segments import SegmentNames
+from pipeline.shm.layout import INFERENCE_ROW, SiteLayout
+from pipeline.shm.ring import FrameMeta
 
 logger = logging.getLogger(__name__)
-
-INFERENCE_ROW = 0
 
 
 @dataclass(frozen=True)
 class InferenceTask:
     site: SiteConfig
-    segments: SegmentNames
-    spec: ModelSpec  # what the supervisor read from the model file and sized the rings for
+    layout: SiteLayout
+    models: SiteModels  # what the supervisor read from the model files and sized the rings for
 
 
 def inference_main(task: InferenceTask, log_pipe: Connection) -> None:
@@ -51,110 +50,162 @@ def inference_main(task: InferenceTask, log_pipe: Connection) -> None:
     sys.exit(int(code))
 
 
-def load_backend(site: SiteConfig) -> InferenceBackend:
-    if site.model.backend is Backend.ONNXRUNTIME:
+def load_backend(site: SiteConfig, model: SiteModel) -> InferenceBackend:
+    if model.config.backend is Backend.ONNXRUNTIME:
         from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(site.model.path, intra_op_threads=site.model.threads)
-    raise ModelLoadError(f"backend {site.model.backend.value} is not available in this build")
+        return OnnxRuntimeBackend(
+            model.config, model.spec, site.onnxruntime, site.inference.max_batch
+        )
+    raise ModelLoadError(f"backend {model.config.backend.value} is not available in this build")
 
 
-def original_boxes(detections: np.ndarray, meta: FrameMeta, spec: ModelSpec) -> np.ndarray:
-    """Map (K, 6) detections from model-input pixels to the camera frame, in place, with the
-    letterbox the camera used for that very frame (its size may change mid-stream)."""
-    letterbox = Letterbox(
+def frame_letterbox(meta: FrameMeta, view_width: int, view_height: int) -> Letterbox:
+    """The letterbox (or stretch) the camera used for that very frame (its size may change
+    mid-stream), from the frame's ring header."""
+    return Letterbox(
         src_w=meta.orig_w,
         src_h=meta.orig_h,
-        dst_w=spec.input_width,
-        dst_h=spec.input_height,
+        dst_w=view_width,
+        dst_h=view_height,
         new_w=round(meta.scale_x * meta.orig_w),
         new_h=round(meta.scale_y * meta.orig_h),
         pad_x=meta.pad_x,
         pad_y=meta.pad_y,
     )
-    detections[:, :4] = letterbox.to_original(detections[:, :4])
-    return detections
+
+
+class ModelRunner:
+    """One loaded model: runs a batch of its view and answers in site terms (boxes in
+    original-frame pixels, site-wide class ids, its model index)."""
+
+    def __init__(self, model: SiteModel, backend: InferenceBackend) -> None:
+        self.model = model
+        self.backend = backend
+        self._lookup = model.site_class_ids()
+        spec = model.spec
+        self._size = (spec.input_width, spec.input_height)
+        # YOLO scores compete per cell: keep only the wanted classes' rows before decoding, so
+        # a person is never lost to a dropped class that scored higher in the same cell.
+        self._yolo_rows: np.ndarray | None = None
+        if spec.layout.layout is Layout.YOLO and len(model.kept) < len(spec.class_names):
+            self._yolo_rows = np.array([0, 1, 2, 3, *(4 + k for k in model.kept)])
+            self._lookup = model.class_offset + np.arange(len(model.kept), dtype=np.int32)
+        self.infer_ms = 0.0
+
+    def run(self, images: np.ndarray, metas: list[FrameMeta]) -> list[Detections]:
+        started = time.perf_counter()
+        outputs = self.backend.infer(images)
+        if self._yolo_rows is not None:
+            name = self.model.spec.layout.outputs[0]
+            outputs = {name: outputs[name][:, self._yolo_rows]}
+        letterboxes = [frame_letterbox(meta, *self._size) for meta in metas]
+        content = [
+            (lb.pad_x, lb.pad_y, lb.pad_x + lb.new_w, lb.pad_y + lb.new_h) for lb in letterboxes
+        ]
+        config = self.model.config
+        decoded = decode(
+            self.model.spec.layout,
+            outputs,
+            config.conf_threshold,
+            config.iou_threshold,
+            config.max_detections,
+            input_size=self._size,
+            content=content,
+        )
+        answers = []
+        for detections, letterbox in zip(decoded, letterboxes, strict=True):
+            site_ids = self._lookup[detections.class_id]
+            kept = detections[site_ids >= 0]
+            answers.append(
+                kept.replace(
+                    xyxy=letterbox.to_original(kept.xyxy),
+                    class_id=site_ids[site_ids >= 0],
+                    model_index=np.full(len(kept), self.model.index, dtype=np.int32),
+                )
+            )
+        self.infer_ms = (time.perf_counter() - started) * 1000
+        return answers
 
 
 class InferenceWorker:
     def __init__(self, task: InferenceTask, stop: StopFlag) -> None:
         self.task = task
         self.stop = stop
-        site, spec = task.site, task.spec
-        cameras = len(site.cameras)
-        self.board = StatusBoard.attach(task.segments.board(), cameras + 1)
+        site, layout = task.site, task.layout
+        self.board = layout.attach_board()
         self.row = self.board.row(INFERENCE_ROW)
-        slots = site.transport.ring_slots
-        self.rings = [
-            FrameRing.attach(task.segments.frames(i), slots, spec.input_height, spec.input_width)
-            for i in range(cameras)
+        # rings[camera][view]; the batcher watches view 0, published last by the camera.
+        self.rings = [layout.attach_frame_rings(camera) for camera in range(layout.cameras)]
+        self.results = [layout.attach_results(camera) for camera in range(layout.cameras)]
+        self.max_batch = site.inference.max_batch
+        self.batcher = Batcher(
+            [rings[0] for rings in self.rings], self.max_batch, site.inference.max_wait_ms / 1000
+        )
+        self.images = [
+            np.empty((self.max_batch, view.height, view.width, 3), np.uint8)
+            for view in layout.views
         ]
-        self.results = [
-            ResultRing.attach(task.segments.results(i), slots, site.model.max_detections)
-            for i in range(cameras)
-        ]
-        self.max_batch = min(site.inference.max_batch, spec.max_batch or site.inference.max_batch)
-        self.batcher = Batcher(self.rings, self.max_batch, site.inference.max_wait_ms / 1000)
-        self.images = np.empty((self.max_batch, spec.input_height, spec.input_width, 3), np.uint8)
-        self.tensor = np.empty((self.max_batch, 3, spec.input_height, spec.input_width), np.float32)
         self.batches = WindowMeter()
 
     def run(self) -> ExitCode:
+        models = self.task.models.models
         logger.info(
-            "Inference Worker started (pid %d), loading %s", os.getpid(), self.task.site.model.path
+            "Inference Worker started (pid %d), loading %s",
+            os.getpid(),
+            ", ".join(f"{model.name} ({model.config.path})" for model in models),
         )
-        self.row.heartbeat = time.monotonic()
-        backend = load_backend(self.task.site)
-        self._check_model(backend.spec)
-        self.row.backend = backend.name
-        logger.info("Model ready: batches of up to %d frames", self.max_batch)
+        runners: list[ModelRunner] = []
         try:
+            # No heartbeat while loading: the supervisor gives a STARTING process its
+            # startup allowance (an engine may take minutes), not the heartbeat timeout.
+            for model in models:
+                backend = load_backend(self.task.site, model)
+                runners.append(ModelRunner(model, backend))
+                logger.info("Model ready: %s on %s", model.spec.describe(), backend.name)
+            self.row.backend = runners[0].backend.name
+            logger.info("Models ready: batches of up to %d frames", self.max_batch)
             while not self.stop.requested:
                 self.row.heartbeat = time.monotonic()
                 picks = self.batcher.gather(lambda: self.stop.requested)
                 if picks:
-                    self._run_batch(backend, picks)
+                    self._run_batch(runners, picks)
                 self._publish_rates(time.monotonic())
         finally:
-            backend.close()
+            for runner in runners:
+                runner.backend.close()
         logger.info("Inference Worker stopped")
         return ExitCode.OK
 
-    def _check_model(self, loaded: ModelSpec) -> None:
-        expected = self.task.spec
-        if (loaded.input_width, loaded.input_height) != (
-            expected.input_width,
-            expected.input_height,
-        ):
-            raise ModelLoadError(
-                f"{self.task.site.model.path}: the model's input is {loaded.input_width}x{loaded.input_height} "
-                f"but the site was sized for {expected.input_width}x{expected.input_height}; restart the site"
-            )
-
-    def _run_batch(self, backend: InferenceBackend, picks: list) -> None:
-        metas: list[tuple[int, FrameMeta]] = []
+    def _run_batch(self, runners: list[ModelRunner], picks: list) -> None:
+        cameras: list[int] = []
+        metas: list[list[FrameMeta]] = [[] for _ in self.images]  # per view
         for pick in picks:
-            meta = self.rings[pick.camera].read_into(pick.slot, self.images[len(metas)])
-            if meta is None or meta.seq != pick.seq:
+            index = len(cameras)
+            read = [
+                ring.read_into(pick.slot, self.images[view][index])
+                for view, ring in enumerate(self.rings[pick.camera])
+            ]
+            if any(meta is None or meta.seq != pick.seq for meta in read):
                 self.row.torn_reads += 1  # overwritten while we copied: drop, never guess
                 continue
-            metas.append((pick.camera, meta))
+            cameras.append(pick.camera)
+            for view, meta in enumerate(read):
+                assert meta is not None
+                metas[view].append(meta)
         self.row.dropped_stale = self.batcher.superseded
-        if not metas:
+        if not cameras:
             return
-        count = len(metas)
+        count = len(cameras)
         started = time.perf_counter()
-        tensor = to_model_input(self.images[:count], out=self.tensor[:count])
-        output = backend.infer(tensor)
-        model = self.task.site.model
-        decoded = decode_yolo(
-            output, model.conf_threshold, model.iou_threshold, model.max_detections
-        )
+        per_model = [
+            runner.run(self.images[runner.model.view][:count], metas[runner.model.view])
+            for runner in runners
+        ]
         infer_ms = (time.perf_counter() - started) * 1000
-        for (camera, meta), detections in zip(metas, decoded, strict=True):
-            self.results[camera].write(
-                meta.seq, original_boxes(detections, meta, self.task.spec), count, infer_ms
-            )
+        for index, camera in enumerate(cameras):
+            detections = Detections.concat([answers[index] for answers in per_model])
+            self.results[camera].write(metas[0][index].seq, detections, count, infer_ms)
         self.row.batches += 1
         self.row.frames_done += count
         self.batches.add(value=count)  # one batch of `count` images

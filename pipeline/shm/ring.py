@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.detections import COLUMNS, Detections
 from pipeline.shm.seqlock import PAGE, RingLayout, SeqlockSegment, next_odd, padded_dtype
 
 logger = logging.getLogger(__name__)
 
 CHANNELS = 3
-DETECTION_FIELDS = 6  # x1, y1, x2, y2, score, class_id
 _FRAME_MAGIC = int.from_bytes(b"VIGFRAME", "little")
 _RESULT_MAGIC = int.from_bytes(b"VIGRESLT", "little")
 
@@ -195,6 +195,13 @@ class FrameRing:
         self._writing = None
         self._next_seq = seq + 1
 
+    def advance_to(self, seq: int) -> None:
+        """Number the next frame `seq` (>= next_seq): keeps the rings of one camera's views
+        in step after a writer died between writing one view and the next."""
+        if self._writing is not None or seq < self._next_seq:
+            raise ValueError(f"{self.name}: cannot move from seq {self.next_seq} to {seq}")
+        self._next_seq = seq
+
     def abort_write(self) -> None:
         """Give up the frame begun with begin_write(): its slot is left empty, its seq reused."""
         seq = self._writing
@@ -273,13 +280,12 @@ class FrameRing:
 class Result:
     """The inference process's answer for one frame.
 
-    `detections`: (K, 6) float32 rows x1, y1, x2, y2, score, class_id, boxes in ORIGINAL frame
-    pixels. `batch_size`: the batch the frame was inferred in. `infer_ms`: that batch's
+    `detections`: boxes in ORIGINAL frame pixels, every model's. `batch_size`: the batch the frame was inferred in. `infer_ms`: that batch's
     inference time, milliseconds. `done_at`: time.monotonic() when the result was written.
     """
 
     frame_seq: int
-    detections: np.ndarray
+    detections: Detections
     batch_size: int
     infer_ms: float
     done_at: float
@@ -291,9 +297,9 @@ def result_layout(slots: int, max_detections: int) -> RingLayout:
         magic=_RESULT_MAGIC,
         slots=slots,
         header_dtype=RESULT_HEADER_DTYPE,
-        payload_shape=(max_detections, DETECTION_FIELDS),
+        payload_shape=(max_detections, len(COLUMNS)),
         payload_dtype=np.dtype(np.float32),
-        dims=(max_detections, DETECTION_FIELDS),
+        dims=(max_detections, len(COLUMNS)),
         align=64,
     )
 
@@ -337,28 +343,23 @@ class ResultRing:
         self._segment.unlink()
 
     def write(
-        self, frame_seq: int, detections: np.ndarray, batch_size: int, infer_ms: float
+        self, frame_seq: int, detections: Detections, batch_size: int, infer_ms: float
     ) -> None:
         """Store the result of frame `frame_seq` (replacing frame `frame_seq - slots`'s).
 
-        `detections`: (K, 6) rows x1, y1, x2, y2, score, class_id in original frame pixels.
-        Beyond `max_detections` rows, the highest scores are kept (in their original order).
+        `detections`: boxes in original frame pixels. Beyond `max_detections` rows, the
+        highest scores are kept (in their original order).
         """
         if frame_seq < 1:
             raise ValueError(f"frame seqs start at 1, got {frame_seq}")
-        rows = np.asarray(detections, dtype=np.float32)
-        if rows.ndim != 2 or rows.shape[1] != DETECTION_FIELDS:
-            raise ValueError(
-                f"expected detections of shape (K, {DETECTION_FIELDS}), got {rows.shape}"
-            )
-        if len(rows) > self.max_detections:
-            best = np.argpartition(-rows[:, 4], self.max_detections - 1)[: self.max_detections]
-            rows = rows[np.sort(best)]
-        count = len(rows)
+        if len(detections) > self.max_detections:
+            best = np.argpartition(-detections.score, self.max_detections - 1)
+            detections = detections[np.sort(best[: self.max_detections])]
+        count = len(detections)
         slot = frame_seq % self.slots
         odd = next_odd(int(self._locks[slot]))
         self._locks[slot] = odd
-        self._detections[slot, :count] = rows
+        detections.to_rows(out=self._detections[slot, :count])
         self._headers[slot] = (odd, frame_seq, count, batch_size, infer_ms, time.monotonic())
         self._locks[slot] = odd + 1
 
@@ -371,7 +372,7 @@ class ResultRing:
         _, stored_seq, count, batch_size, infer_ms, done_at = self._headers[slot].item()
         if stored_seq != frame_seq or not 0 <= count <= self.max_detections:
             return None
-        detections = self._detections[slot, :count].copy()
+        detections = Detections.from_rows(self._detections[slot, :count])  # a copy
         if int(self._locks[slot]) != lock:
             return None
         return Result(frame_seq, detections, batch_size, infer_ms, done_at)

@@ -69,9 +69,10 @@ class SegmentNames:
                 f"got {self.prefix!r}"
             )
 
-    def frames(self, camera_index: int) -> str:
-        """The FrameRing of camera `camera_index` (0-based, config order)."""
-        return self._name(f"frames_{self._index(camera_index)}")
+    def frames(self, camera_index: int, view: int = 0) -> str:
+        """The FrameRing of camera `camera_index` (0-based, config order) for model input
+        `view` (0-based: see pipeline/shm/layout.py)."""
+        return self._name(f"frames_{self._index(camera_index)}_{self._index(view)}")
 
     def results(self, camera_index: int) -> str:
         """The ResultRing of camera `camera_index` (0-based, config order)."""
@@ -91,10 +92,10 @@ class SegmentNames:
         return name
 
     @staticmethod
-    def _index(camera_index: int) -> int:
-        if camera_index < 0:
-            raise ValueError(f"camera index must be >= 0, got {camera_index}")
-        return camera_index
+    def _index(index: int) -> int:
+        if index < 0:
+            raise ValueError(f"camera and view indexes must be >= 0, got {index}")
+        return index
 
 
 def shm_free_bytes(path: str = SHM_DIR) -> int:

@@ -19,7 +19,7 @@ from pipeline.camera.process import CameraTask, camera_main
 from pipeline.config.models import SiteConfig
 from pipeline.lifecycle import ExitCode
 from pipeline.shm.board import StatusBoard
-from pipeline.shm.ring import FrameRing, ResultRing
+from pipeline.shm.layout import FrameView, SiteLayout
 from pipeline.shm.segments import SegmentNames, run_prefix
 from pipeline.shm.states import StreamState
 from tests.camera.media import overwrite_chunks
@@ -65,10 +65,10 @@ class CameraRun:
 def camera_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., CameraRun]]:
-    names = SegmentNames(run_prefix("camtest"))
-    board = StatusBoard.create(names.board(), 2)
-    frames = FrameRing.create(names.frames(0), SLOTS, INPUT[1], INPUT[0])
-    results = ResultRing.create(names.results(0), SLOTS, 100)
+    layout = SiteLayout(
+        SegmentNames(run_prefix("camtest")), 1, SLOTS, (FrameView(*INPUT),), max_detections=100
+    )
+    board, rings = layout.create()
     runs: list[CameraRun] = []
 
     def start(source: dict[str, object], env: dict[str, str] | None = None) -> CameraRun:
@@ -83,7 +83,7 @@ def camera_run(
                 "cameras": [{"id": "CAM063", "source": source}],
             }
         )
-        task = CameraTask(site, site.cameras[0], 0, names, INPUT, ("person",), (), tmp_path)
+        task = CameraTask(site, site.cameras[0], 0, layout, ("person",), ("demo",), (), tmp_path)
         parent, child = mp.Pipe(duplex=False)
         process = mp.get_context("spawn").Process(target=camera_main, args=(task, child))
         process.start()
@@ -97,7 +97,7 @@ def camera_run(
         if run.process.is_alive() and run.process.pid is not None:
             os.kill(run.process.pid, signal.SIGKILL)
         run.process.join(10)
-    for segment in (frames, results, board):
+    for segment in (*rings, board):
         segment.close()
         segment.unlink()
 

@@ -8,9 +8,17 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
-from pipeline.infer.decode import box_iou
 from pipeline.synthetic import WorksiteScene
 from tests.e2e.conftest import LOG_LINE, SCENES, SiteRun, wait_for
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one box (4,) against boxes (N, 4), all x1, y1, x2, y2."""
+    top_left = np.maximum(box[:2], boxes[:, :2])
+    bottom_right = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+    union = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) - inter
+    return inter / np.maximum(union, 1e-9)
 
 
 def person_recall(lines: list[dict]) -> tuple[int, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.detections import COLUMNS, Detections
 from pipeline.shm.ring import ResultRing
 from pipeline.shm.segments import SegmentNames
 from tests.shm.conftest import Children
@@ -21,14 +22,21 @@ def results(names: SegmentNames):
     created.unlink()
 
 
-def detections(scores: list[float]) -> np.ndarray:
-    rows = np.zeros((len(scores), 6), np.float32)
-    rows[:, 0] = np.arange(len(scores)) * 10  # x1 identifies the row
-    rows[:, 2] = rows[:, 0] + 5
-    rows[:, 3] = 8
-    rows[:, 4] = scores
-    rows[:, 5] = np.arange(len(scores)) % 3
-    return rows
+def detections(scores: list[float]) -> Detections:
+    count = len(scores)
+    x1 = np.arange(count) * 10.0  # x1 identifies the row
+    boxes = np.stack([x1, np.zeros(count), x1 + 5, np.full(count, 8.0)], axis=1)
+    return Detections.create(
+        boxes,
+        scores,
+        np.arange(count) % 3,
+        model_index=np.arange(count) % 2,
+        track_id=np.arange(count) + 100,
+    )
+
+
+def same(a: Detections, b: Detections) -> bool:
+    return np.array_equal(a.to_rows(), b.to_rows())
 
 
 def test_round_trip(results: ResultRing) -> None:
@@ -40,24 +48,23 @@ def test_round_trip(results: ResultRing) -> None:
     assert result.batch_size == 6
     assert result.infer_ms == pytest.approx(18.25)
     assert result.done_at > 0
-    assert result.detections.dtype == np.float32
-    assert np.array_equal(result.detections, sent)
+    assert same(result.detections, sent)  # every column, model index and track id included
 
 
 def test_result_is_a_copy(results: ResultRing) -> None:
     results.write(1, detections([0.5]), 1, 1.0)
     first = results.read(1)
     assert first is not None
-    first.detections[:] = -1
+    first.detections.score[:] = -1
     again = results.read(1)
-    assert again is not None and again.detections[0, 4] == pytest.approx(0.5)
+    assert again is not None and again.detections.score[0] == pytest.approx(0.5)
 
 
 def test_no_detections_is_a_result(results: ResultRing) -> None:
-    results.write(3, np.zeros((0, 6), np.float32), 2, 4.0)
+    results.write(3, Detections.empty(), 2, 4.0)
     result = results.read(3)
     assert result is not None
-    assert result.detections.shape == (0, 6)
+    assert len(result.detections) == 0
 
 
 @pytest.mark.parametrize(
@@ -76,7 +83,7 @@ def test_truncation_keeps_the_highest_scores_in_order(
     results.write(2, sent, 1, 1.0)
     result = results.read(2)
     assert result is not None
-    assert np.array_equal(result.detections, sent[kept_rows])
+    assert same(result.detections, sent[np.array(kept_rows)])
 
 
 def test_a_replaced_result_is_gone(results: ResultRing) -> None:
@@ -95,8 +102,6 @@ def test_missing_results_read_as_none(results: ResultRing) -> None:
 
 
 def test_bad_input_is_refused(results: ResultRing) -> None:
-    with pytest.raises(ValueError, match=r"expected detections of shape \(K, 6\), got \(3, 4\)"):
-        results.write(1, np.zeros((3, 4), np.float32), 1, 1.0)
     with pytest.raises(ValueError, match="start at 1"):
         results.write(0, detections([0.5]), 1, 1.0)
 
@@ -108,7 +113,8 @@ def test_written_by_another_process(
     result = results.read(11)
     assert result is not None
     assert (result.batch_size, result.infer_ms) == (3, pytest.approx(12.5))
-    assert np.array_equal(result.detections, np.arange(24, dtype=np.float32).reshape(4, 6))
+    rows = np.arange(4 * len(COLUMNS), dtype=np.float32).reshape(4, len(COLUMNS))
+    assert np.array_equal(result.detections.to_rows(), rows)
 
 
 def test_attach_with_another_size_is_refused(results: ResultRing, names: SegmentNames) -> None:

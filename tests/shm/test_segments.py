@@ -52,10 +52,11 @@ def test_names_are_unique_per_run_and_role() -> None:
     assert first.prefix != second.prefix
     names = [first.board(), second.board()]
     for segments in (first, second):
-        names += [segments.frames(i) for i in range(100)]
+        names += [segments.frames(i, view) for i in range(100) for view in range(3)]
         names += [segments.results(i) for i in range(100)]
     assert len(set(names)) == len(names)
-    assert first.frames(0) == f"vigia_{first.prefix}_frames_0"
+    assert first.frames(0) == f"vigia_{first.prefix}_frames_0_0"
+    assert first.frames(11, 2) == f"vigia_{first.prefix}_frames_11_2"
     assert first.results(7) == f"vigia_{first.prefix}_results_7"
     assert first.board() == f"vigia_{first.prefix}_board"
     assert max(len(name) for name in names) <= MAX_NAME_LEN
@@ -66,6 +67,8 @@ def test_bad_prefixes_and_indices_are_refused() -> None:
         SegmentNames("plant a")
     with pytest.raises(ValueError, match=">= 0"):
         SegmentNames(run_prefix("plant")).frames(-1)
+    with pytest.raises(ValueError, match=">= 0"):
+        SegmentNames(run_prefix("plant")).frames(0, -1)
 
 
 def test_created_segment_is_private_zeroed_and_shared(names: SegmentNames) -> None:

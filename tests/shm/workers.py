@@ -13,6 +13,7 @@ from multiprocessing.synchronize import Event
 
 import numpy as np
 
+from pipeline.detections import COLUMNS, Detections
 from pipeline.shm.board import StatusBoard
 from pipeline.shm.ring import FrameMeta, FrameRing, ResultRing
 from pipeline.shm.states import StreamState
@@ -89,8 +90,8 @@ def hammer(
 
 def write_result(name: str, slots: int, max_detections: int, frame_seq: int, rows: int) -> None:
     ring = ResultRing.attach(name, slots, max_detections)
-    detections = np.arange(rows * 6, dtype=np.float32).reshape(rows, 6)
-    ring.write(frame_seq, detections, batch_size=3, infer_ms=12.5)
+    values = np.arange(rows * len(COLUMNS), dtype=np.float32).reshape(rows, len(COLUMNS))
+    ring.write(frame_seq, Detections.from_rows(values), batch_size=3, infer_ms=12.5)
     ring.close()
 
 

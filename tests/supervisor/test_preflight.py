@@ -39,8 +39,11 @@ def test_good_site_is_planned_with_model_spec_and_polygons(tmp_path):
     )
     path = site(tmp_path, roi=str(roi), roi_polys="[other]")
     plan = prepare_site(load_site_config(path), path)
-    assert (plan.spec.input_width, plan.spec.input_height) == (320, 320)
-    assert plan.spec.class_names == ("person", "helmet", "vest")
+    (model,) = plan.models.models
+    assert (model.spec.input_width, model.spec.input_height) == (320, 320)
+    assert model.spec.class_names == ("person", "helmet", "vest")
+    assert model.spec.layout.layout.value == "yolo"
+    assert plan.models.class_names == ("person", "helmet", "vest")
     assert [[p.name for p in polygons] for polygons in plan.polygons] == [["other"], ["other"]]
 
 

@@ -1,5 +1,5 @@
 """Inference backends: load a model once, describe it, run batches."""
 
-from pipeline.infer.backends.base import InferenceBackend, ModelLoadError, ModelSpec
+from pipeline.infer.backends.base import InferenceBackend, ModelLoadError
 
-__all__ = ["InferenceBackend", "ModelLoadError", "ModelSpec"]
+__all__ = ["InferenceBackend", "ModelLoadError"]

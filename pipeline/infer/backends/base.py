@@ -1,13 +1,13 @@
-"""What every inference backend provides, and the model description they share."""
+"""What every inference backend provides."""
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.infer.model_spec import ModelSpec
 
 
 class ModelLoadError(RuntimeError):
@@ -17,49 +17,19 @@ class ModelLoadError(RuntimeError):
     """
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the runtime needs to know about a detector.
+class InferenceBackend(Protocol):
+    """One model, loaded once per inference process.
 
-    `input_width`/`input_height` are the model input in pixels; `max_batch` is the largest
-    batch the model accepts (None: unbounded, a dynamic axis).
+    `infer` takes the batch as the rings hold it, (B, H, W, 3) uint8 BGR letterboxed (or
+    stretched) to the model input, B at most `max_batch`; the backend owns the conversion to
+    the model's tensor and its input buffer (pinned or device memory on a GPU: a quarter of
+    float32's bytes cross the bus). It returns every output by name, for the B images given.
     """
 
-    input_name: str
-    input_width: int
-    input_height: int
-    class_names: tuple[str, ...]
-    max_batch: int | None
-
-
-class InferenceBackend(Protocol):
-    """Loaded once per inference process; `infer` takes (B, 3, H, W) float32 RGB 0-1."""
-
-    name: str
+    name: str  # backend and where it runs, for the log and the dashboard
     spec: ModelSpec
+    max_batch: int
 
-    def infer(self, batch: np.ndarray) -> np.ndarray: ...
+    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 
     def close(self) -> None: ...
-
-
-def class_names_from_metadata(metadata: Mapping[str, str], num_classes: int) -> tuple[str, ...]:
-    """Read class names in the Ultralytics convention (`names` = "{0: 'person', ...}").
-
-    Falls back to `class0`, `class1`, ... when the model carries no names.
-    """
-    raw = metadata.get("names")
-    if raw is None:
-        return tuple(f"class{i}" for i in range(num_classes))
-    try:
-        parsed = ast.literal_eval(raw)
-    except (ValueError, SyntaxError) as error:
-        raise ModelLoadError(
-            f"model metadata 'names' is not a dict or list literal: {raw!r}"
-        ) from error
-    names = [parsed[i] for i in sorted(parsed)] if isinstance(parsed, dict) else list(parsed)
-    if len(names) != num_classes:
-        raise ModelLoadError(
-            f"model metadata lists {len(names)} class names but the output has {num_classes} classes"
-        )
-    return tuple(str(name) for name in names)

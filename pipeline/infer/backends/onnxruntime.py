@@ -1,4 +1,4 @@
-"""ONNX Runtime backend (CPU provider by default)."""
+"""ONNX Runtime backend: CPU by default, CUDA and TensorRT execution providers where installed."""
 
 from __future__ import annotations
 
@@ -7,83 +7,131 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.infer.backends.base import ModelLoadError, ModelSpec, class_names_from_metadata
+from pipeline.config.models import ModelConfig, OnnxRuntimeConfig, Provider
+from pipeline.infer.backends.base import ModelLoadError
+from pipeline.infer.layouts import extra_inputs
+from pipeline.infer.model_spec import ModelSpec, describe_model
+from pipeline.infer.preprocess import to_model_input
 
 logger = logging.getLogger(__name__)
 
+PROVIDER_NAMES = {
+    Provider.CPU: "CPUExecutionProvider",
+    Provider.CUDA: "CUDAExecutionProvider",
+    Provider.TENSORRT: "TensorrtExecutionProvider",
+}
+
+
+def session_providers(settings: OnnxRuntimeConfig) -> list[str | tuple[str, dict[str, str]]]:
+    """The providers list for InferenceSession, each with its options (shared/API_NOTES.md)."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    missing = [p.value for p in settings.providers if PROVIDER_NAMES[p] not in available]
+    if missing:
+        raise ModelLoadError(
+            f"onnxruntime.providers asks for {', '.join(missing)}, which this ONNX Runtime "
+            f"({ort.__version__}) does not have (it has {', '.join(available)}); install "
+            "onnxruntime-gpu for cuda and tensorrt, or remove them from the site file"
+        )
+    device = str(settings.device_id)
+    providers: list[str | tuple[str, dict[str, str]]] = []
+    for provider in settings.providers:
+        if provider is Provider.TENSORRT:
+            options = {"device_id": device, "trt_fp16_enable": str(settings.trt_fp16)}
+            if settings.trt_engine_cache is not None:
+                options["trt_engine_cache_enable"] = "True"
+                options["trt_engine_cache_path"] = str(settings.trt_engine_cache)
+            providers.append((PROVIDER_NAMES[provider], options))
+        elif provider is Provider.CUDA:
+            providers.append((PROVIDER_NAMES[provider], {"device_id": device}))
+        else:
+            providers.append(PROVIDER_NAMES[provider])
+    return providers
+
 
 class OnnxRuntimeBackend:
-    """A YOLO-layout detector loaded once into an ONNX Runtime session."""
-
-    name = "onnxruntime"
+    """A detector loaded once into an ONNX Runtime session."""
 
     def __init__(
-        self,
-        path: str | Path,
-        providers: tuple[str, ...] = ("CPUExecutionProvider",),
-        intra_op_threads: int = 0,
+        self, model: ModelConfig, expected: ModelSpec, settings: OnnxRuntimeConfig, max_batch: int
     ) -> None:
         import onnxruntime as ort  # imported here: only the inference process pays for it
 
-        path = Path(path)
-        if not path.is_file():
-            raise ModelLoadError(
-                f"{path}: model file not found (run `make demo-model` or fix model.path)"
-            )
+        path = model.path
         options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
+        options.intra_op_num_threads = settings.threads
         options.log_severity_level = 3
+        # Worker threads that spin between batches burn the cores the camera processes need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = session_providers(settings)
         try:
-            self._session = ort.InferenceSession(str(path), options, providers=list(providers))
+            self._session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:  # ORT raises its own exception types for bad files
             raise ModelLoadError(f"{path}: ONNX Runtime cannot load it: {error}") from error
-        self.spec = self._describe(path)
-        self._output_name = self._session.get_outputs()[0].name
-        logger.info(
-            "Loaded %s (%dx%d, classes %s) with %s",
-            path.name,
-            self.spec.input_width,
-            self.spec.input_height,
-            ", ".join(self.spec.class_names),
-            ", ".join(self._session.get_providers()),
-        )
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.spec.input_width, self.spec.input_height
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.spec.class_names)
-
-    def _describe(self, path: Path) -> ModelSpec:
-        inputs = self._session.get_inputs()
-        outputs = self._session.get_outputs()
-        if len(inputs) != 1:
-            raise ModelLoadError(f"{path}: expected one image input, found {len(inputs)}")
-        shape = inputs[0].shape
-        if len(shape) != 4 or not isinstance(shape[2], int) or not isinstance(shape[3], int):
+        used = self._session.get_providers()
+        refused = [p.value for p in settings.providers if PROVIDER_NAMES[p] not in used]
+        if refused:  # ORT drops a provider it cannot start; never run silently elsewhere
             raise ModelLoadError(
-                f"{path}: expected input (B, 3, H, W) with fixed H, W, got {shape}"
+                f"{path}: ONNX Runtime could not start provider {', '.join(refused)} "
+                f"(it runs on {', '.join(used)}); see its log above, or change onnxruntime.providers"
             )
-        out_shape = outputs[0].shape
-        if len(out_shape) != 3 or not isinstance(out_shape[1], int) or out_shape[1] < 5:
+        self.spec = self._describe(model)
+        if self.spec != expected:
             raise ModelLoadError(
-                f"{path}: expected a YOLO-layout output (B, 4 + classes, N), got {out_shape}"
+                f"{path}: the file changed since the site started ({self.spec.describe()}, "
+                f"was {expected.describe()}); restart the site"
             )
+        self.name = f"onnxruntime {used[0].removesuffix('ExecutionProvider').lower()}"
+        self.max_batch = max_batch
+        # A fixed-batch model runs in chunks of its batch, the last one padded with copies of
+        # its last image (never a shape the model refuses).
+        self._chunk = self.spec.batch or max_batch
+        height, width = self.spec.input_height, self.spec.input_width
+        rows = -(-max_batch // self._chunk) * self._chunk  # whole chunks: padding always fits
+        self._tensor = np.zeros((rows, 3, height, width), np.float32)
+        self._output_names = list(self.spec.layout.outputs)
+        self._extra = extra_inputs(self.spec.layout, self._chunk, (width, height))
+
+    @classmethod
+    def from_path(cls, path: Path, max_batch: int, threads: int = 0) -> OnnxRuntimeBackend:
+        """A CPU session of the model at `path` with default settings (benchmarks, tools)."""
+        from pipeline.infer.model_spec import read_model_spec
+
+        model = ModelConfig(path=path)
+        return cls(model, read_model_spec(model), OnnxRuntimeConfig(threads=threads), max_batch)
+
+    def _describe(self, model: ModelConfig) -> ModelSpec:
+        def shape(arg: object) -> tuple[str, list[int | str]]:
+            dims = [d if isinstance(d, int) else (d or "?") for d in arg.shape]  # type: ignore[attr-defined]
+            return arg.name, dims  # type: ignore[attr-defined]
+
+        inputs = [shape(arg) for arg in self._session.get_inputs()]
+        outputs = [shape(arg) for arg in self._session.get_outputs()]
         metadata = self._session.get_modelmeta().custom_metadata_map
-        batch = shape[0]
-        return ModelSpec(
-            input_name=inputs[0].name,
-            input_width=shape[3],
-            input_height=shape[2],
-            class_names=class_names_from_metadata(metadata, out_shape[1] - 4),
-            max_batch=batch if isinstance(batch, int) else None,
-        )
+        return describe_model(model, inputs, outputs, metadata)
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        outputs = self._session.run([self._output_name], {self.spec.input_name: batch})
-        return np.asarray(outputs[0])
+    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        count = len(images)
+        if not 0 < count <= self.max_batch:
+            raise ValueError(f"batch of {count} images; this model takes 1..{self.max_batch}")
+        tensor = to_model_input(images, out=self._tensor[:count])
+        parts: list[list[np.ndarray]] = []
+        for start in range(0, count, self._chunk):
+            real = min(self._chunk, count - start)
+            run = self._chunk if self.spec.batch else real
+            chunk = self._tensor[start : start + run]
+            chunk[real:] = tensor[count - 1]
+            feeds = {self.spec.input_name: chunk}
+            feeds.update({name: value[:run] for name, value in self._extra.items()})
+            values = self._session.run(self._output_names, feeds)
+            parts.append([np.asarray(value)[:real] for value in values])
+        if len(parts) == 1:
+            return dict(zip(self._output_names, parts[0], strict=True))
+        return {
+            name: np.concatenate([part[index] for part in parts])
+            for index, name in enumerate(self._output_names)
+        }
 
     def close(self) -> None:
         del self._session
