@@ -26,6 +26,9 @@ from pipeline.infer.layouts.layout import (
 
 EnumT = TypeVar("EnumT", bound=Enum)
 
+# The project's exporter also lists the class names, as a JSON list (a Python literal too).
+CLASSES_METADATA_KEY = "vigia_classes"
+
 RTDETR_HEADS = frozenset({"RTDETRDecoder"})
 # The first Ultralytics release whose RT-DETR export is (B, 300, 6) = cx, cy, w, h, score,
 # class rather than (B, 300, 4 + classes) (shared/FACTS.md, ultralytics 8.4).
@@ -60,7 +63,7 @@ def read_metadata(metadata: Mapping[str, str]) -> ModelMetadata:
     head = metadata.get("head") or None
     family, evidence = _family(head, metadata.get("description", ""))
     return ModelMetadata(
-        num_names=_count_names(metadata.get("names")),
+        num_names=_count_names(metadata.get("names") or metadata.get(CLASSES_METADATA_KEY)),
         task=metadata.get("task") or None,
         head=head,
         end2end=_boolean(metadata.get("end2end")),

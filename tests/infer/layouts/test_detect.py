@@ -187,6 +187,14 @@ DETECTED = [
         id="rtdetr-original-repository",
     ),
     pytest.param(
+        [("images", ["batch", 3, 160, 160])],
+        [("output0", ["batch", 7, "anchors"])],
+        {"vigia_classes": '["person", "helmet", "vest"]', LAYOUT_METADATA_KEY: "yolo"},
+        {},
+        (Layout.YOLO, 3, Preprocessing.LETTERBOX, False),
+        id="names-from-the-project-exporter",
+    ),
+    pytest.param(
         [("images", [1, 3, 640, 640])],
         [("output0", [1, 84, 8400])],
         {},
