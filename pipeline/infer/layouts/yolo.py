@@ -29,8 +29,8 @@ def decode_yolo(
     """Decode (B, 4 + classes, N) into one Detections per batch entry, boxes x1, y1, x2, y2 in
     input pixels clipped to that entry's rectangle (B, 4) of real image, score-sorted.
 
-    Order of work per image: best class per cell -> score > conf_threshold -> the
-    `max_candidates` best -> clip, drop boxes left empty -> class-aware NMS -> at most
+    Order of work per image: best score per cell > conf_threshold -> clip, drop boxes left
+    empty -> the `max_candidates` best -> their best class -> class-aware NMS -> at most
     `max_detections`.
     """
     if output.ndim != 3 or output.shape[1] < 5:
@@ -59,14 +59,12 @@ def _decode_image(
     class_scores = prediction[4:]
     best = class_scores.max(axis=0)
     cells = np.flatnonzero(best > conf_threshold)
-    if cells.shape[0] == 0:
-        return Detections.empty()
-    cells = cells[top_scores(best[cells], max_candidates)]
-    columns = prediction[:, cells]  # one gather of the candidates' rows, (4 + classes, n)
+    boxes = cxcywh_to_xyxy(*(prediction[i, cells].astype(np.float32) for i in range(4)))
+    visible = clip_to(boxes, rectangle)  # padding boxes go before they can use up the cap
+    cells, boxes = cells[visible], boxes[visible]
+    capped = top_scores(best[cells], max_candidates)
+    cells, boxes = cells[capped], boxes[capped]
     scores = best[cells].astype(np.float32)
-    class_ids = columns[4:].argmax(axis=0)
-    boxes = cxcywh_to_xyxy(*(columns[i].astype(np.float32, copy=False) for i in range(4)))
-    visible = clip_to(boxes, rectangle)
-    boxes, scores, class_ids = boxes[visible], scores[visible], class_ids[visible]
+    class_ids = class_scores[:, cells].argmax(axis=0)  # the costly gather: survivors only
     kept = class_aware_nms(boxes, scores, class_ids, iou_threshold, max_detections)
     return Detections.create(boxes[kept], scores[kept], class_ids[kept])

@@ -98,6 +98,12 @@ YOLO_CASES = [
         id="pre-nms-cap-keeps-the-best-cells",
     ),
     pytest.param(
+        [(100, 30, 20, 20, 0, 0.9), (300, 300, 20, 20, 1, 0.6)],
+        {"max_candidates": 1, "content": [(0, 80, 640, 560)]},
+        [(290, 290, 310, 310, 0.6, 1)],
+        id="pre-nms-cap-after-padding-boxes-dropped",
+    ),
+    pytest.param(
         [(630, 630, 40, 40, 0, 0.8)],
         {},
         [(610, 610, 640, 640, 0.8, 0)],
