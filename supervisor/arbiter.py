@@ -65,6 +65,7 @@ class Supervisor:
             ring_slots=self.config.transport.ring_slots,
             views=plan.models.views,
             max_detections=plan.models.max_detections,
+            models=len(plan.models.models),
         )
         self.children: list[Child] = []
         self._rings: list[FrameRing | ResultRing] = []

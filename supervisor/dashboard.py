@@ -75,7 +75,8 @@ def _lost(row: np.void) -> int:
 
 
 def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: float) -> Group:
-    """Row 0 of the snapshot is inference, rows 1.. the cameras named by tags[1:]."""
+    """Row 0 of the snapshot is inference, rows 1.. the cameras named by tags[1:], then one
+    row per model of `config`."""
     cameras = Table(
         title=f"vigia · {config.site} · {len(tags) - 1} cameras",
         title_justify="left",
@@ -138,15 +139,34 @@ def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: f
         str(int(row["restarts"])),
         _heartbeat_age(row, now),
     )
+    live = ProcessState(int(row["proc_state"])) in LIVE
+    for index, model in enumerate(config.detectors):
+        model_row = snapshot[len(tags) + index]
+        inference.add_row(
+            f" {model.display_name}",
+            "model",
+            bytes(model_row["backend"]).decode(errors="replace") or "-",
+            "",
+            f"{model_row['images_per_s']:.1f}" if live else "-",
+            f"{model_row['infer_ms']:.0f}" if live else "-",
+            "",
+            "",
+            "",
+        )
     return Group(cameras, inference)
 
 
-def status_line(snapshot: np.ndarray, tags: Sequence[str]) -> str:
-    """One compact line: inference throughput, then per camera state, fps, detections, drops,
-    losses and restarts."""
+def status_line(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str]) -> str:
+    """One compact line: inference throughput and each model's latency per batch, then per
+    camera state, fps, detections, drops, losses and restarts."""
     row = snapshot[0]
+    models = ", ".join(
+        f"{model.display_name} {snapshot[len(tags) + index]['infer_ms']:.0f} ms"
+        for index, model in enumerate(config.detectors)
+    )
     parts = [
-        f"{tags[0]} {state_name(row, False)} {row['images_per_s']:.1f} img/s batch {row['batch_mean']:.1f}"
+        f"{tags[0]} {state_name(row, False)} {row['images_per_s']:.1f} img/s batch "
+        f"{row['batch_mean']:.1f} ({models})"
     ]
     for index in range(1, len(tags)):
         row = snapshot[index]
@@ -192,7 +212,11 @@ class StatusView:
         if self._live is not None:
             self._live.update(render(self._config, snapshot, self._tags, now), refresh=True)
         else:
-            print(time.strftime("%H:%M:%S"), status_line(snapshot, self._tags), flush=True)
+            print(
+                time.strftime("%H:%M:%S"),
+                status_line(self._config, snapshot, self._tags),
+                flush=True,
+            )
 
     def __exit__(
         self,

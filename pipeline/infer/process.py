@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from pipeline.infer.site_models import SiteModel, SiteModels
 from pipeline.lifecycle import ExitCode, StopFlag, install_stop_signals
 from pipeline.logs import log_to_supervisor
 from pipeline.metering import WindowMeter
+from pipeline.shm.board import BoardRow
 from pipeline.shm.layout import INFERENCE_ROW, SiteLayout
 from pipeline.shm.ring import FrameMeta
 
@@ -76,12 +78,17 @@ def frame_letterbox(meta: FrameMeta, view_width: int, view_height: int) -> Lette
 
 
 class ModelRunner:
-    """One loaded model: runs a batch of its view and answers in site terms (boxes in
-    original-frame pixels, site-wide class ids, its model index)."""
+    """One model of the site: answers a batch of its view in site terms (boxes in
+    original-frame pixels, site-wide class ids, its model index).
 
-    def __init__(self, model: SiteModel, backend: InferenceBackend) -> None:
+    Models that are the same file on the same backend (one detector split by class filters)
+    share one loaded backend, run once per batch: `outputs` caches that run.
+    """
+
+    def __init__(self, model: SiteModel, backend: InferenceBackend, row: BoardRow) -> None:
         self.model = model
         self.backend = backend
+        self.row = row
         self._lookup = model.site_class_ids()
         spec = model.spec
         self._size = (spec.input_width, spec.input_height)
@@ -91,11 +98,11 @@ class ModelRunner:
         if spec.layout.layout is Layout.YOLO and len(model.kept) < len(spec.class_names):
             self._yolo_rows = np.array([0, 1, 2, 3, *(4 + k for k in model.kept)])
             self._lookup = model.class_offset + np.arange(len(model.kept), dtype=np.int32)
-        self.infer_ms = 0.0
+        self._latency = WindowMeter()
+        self._images = WindowMeter()
+        row.backend = backend.name
 
-    def run(self, images: np.ndarray, metas: list[FrameMeta]) -> list[Detections]:
-        started = time.perf_counter()
-        outputs = self.backend.infer(images)
+    def answer(self, outputs: dict[str, np.ndarray], metas: list[FrameMeta]) -> list[Detections]:
         if self._yolo_rows is not None:
             name = self.model.spec.layout.outputs[0]
             outputs = {name: outputs[name][:, self._yolo_rows]}
@@ -124,8 +131,19 @@ class ModelRunner:
                     model_index=np.full(len(kept), self.model.index, dtype=np.int32),
                 )
             )
-        self.infer_ms = (time.perf_counter() - started) * 1000
         return answers
+
+    def note(self, batch_ms: float, images: int) -> None:
+        """One batch answered: `batch_ms` its model run and decoding, milliseconds."""
+        self._latency.add(batch_ms)
+        self._images.add(count=images)
+
+    def publish(self, now: float) -> None:
+        if self._latency.roll(now):
+            self._images.roll(now)
+            self.row.infer_ms = self._latency.mean
+            self.row.images_per_s = self._images.rate
+            self.row.updated = now
 
 
 class InferenceWorker:
@@ -156,24 +174,35 @@ class InferenceWorker:
             ", ".join(f"{model.name} ({model.config.path})" for model in models),
         )
         runners: list[ModelRunner] = []
+        loaded: dict[tuple[Path, Backend], InferenceBackend] = {}
         try:
             # No heartbeat while loading: the supervisor gives a STARTING process its
             # startup allowance (an engine may take minutes), not the heartbeat timeout.
             for model in models:
-                backend = load_backend(self.task.site, model)
-                runners.append(ModelRunner(model, backend))
+                key = (model.config.path.resolve(), model.config.backend)
+                backend = loaded.get(key)
+                if backend is None:
+                    backend = loaded[key] = load_backend(self.task.site, model)
+                row = self.board.row(self.task.layout.model_row(model.index))
+                runners.append(ModelRunner(model, backend, row))
                 logger.info("Model ready: %s on %s", model.spec.describe(), backend.name)
             self.row.backend = runners[0].backend.name
-            logger.info("Models ready: batches of up to %d frames", self.max_batch)
+            logger.info(
+                "Models ready: %d on %d loaded backend(s), batches of up to %d frames",
+                len(runners),
+                len(loaded),
+                self.max_batch,
+            )
             while not self.stop.requested:
-                self.row.heartbeat = time.monotonic()
+                now = time.monotonic()
+                self.row.heartbeat = now
                 picks = self.batcher.gather(lambda: self.stop.requested)
                 if picks:
                     self._run_batch(runners, picks)
-                self._publish_rates(time.monotonic())
+                self._publish_rates(time.monotonic(), runners)
         finally:
-            for runner in runners:
-                runner.backend.close()
+            for backend in loaded.values():
+                backend.close()
         logger.info("Inference Worker stopped")
         return ExitCode.OK
 
@@ -198,10 +227,21 @@ class InferenceWorker:
             return
         count = len(cameras)
         started = time.perf_counter()
-        per_model = [
-            runner.run(self.images[runner.model.view][:count], metas[runner.model.view])
-            for runner in runners
-        ]
+        runs: dict[int, tuple[dict[str, np.ndarray], float]] = {}  # per backend: outputs, ms
+        per_model = []
+        for runner in runners:
+            view = runner.model.view
+            shared = runs.get(id(runner.backend))
+            if shared is None:
+                run_started = time.perf_counter()
+                outputs = runner.backend.infer(self.images[view][:count])
+                shared = runs[id(runner.backend)] = (
+                    outputs,
+                    (time.perf_counter() - run_started) * 1000,
+                )
+            decode_started = time.perf_counter()
+            per_model.append(runner.answer(shared[0], metas[view]))
+            runner.note(shared[1] + (time.perf_counter() - decode_started) * 1000, count)
         infer_ms = (time.perf_counter() - started) * 1000
         for index, camera in enumerate(cameras):
             detections = Detections.concat([answers[index] for answers in per_model])
@@ -211,7 +251,9 @@ class InferenceWorker:
         self.batches.add(value=count)  # one batch of `count` images
         self.row.infer_ms = infer_ms
 
-    def _publish_rates(self, now: float) -> None:
+    def _publish_rates(self, now: float, runners: list[ModelRunner]) -> None:
+        for runner in runners:
+            runner.publish(now)
         if self.batches.roll(now):
             self.row.batch_mean = self.batches.mean
             self.row.images_per_s = self.batches.rate * self.batches.mean

@@ -4,7 +4,8 @@ child in its task, so that no process re-derives a segment name, a ring geometry
 Per camera: one FrameRing per *view* (a distinct model input: size and resize mode; two
 models of the same input share a view) and one ResultRing holding the detections of every
 model for a frame. One StatusBoard for the site: row 0 the inference process, then the
-cameras in config order.
+cameras in config order, then one row per model (written by the inference process: backend,
+latency, images/s).
 """
 
 from __future__ import annotations
@@ -38,19 +39,27 @@ class SiteLayout:
     ring_slots: int
     views: tuple[FrameView, ...]  # view 0 is the one the batcher watches
     max_detections: int  # result rows per frame: every model's max_detections together
+    models: int = 1
 
     def __post_init__(self) -> None:
-        if self.cameras < 1 or not self.views:
-            raise ValueError(f"a site needs cameras and views, got {self.cameras}, {self.views}")
+        if self.cameras < 1 or not self.views or self.models < 1:
+            raise ValueError(
+                f"a site needs cameras, views and models, got {self.cameras}, {self.views}, "
+                f"{self.models}"
+            )
 
     @property
     def board_rows(self) -> int:
-        return self.cameras + 1
+        return 1 + self.cameras + self.models
 
     @staticmethod
     def camera_row(camera_index: int) -> int:
         """Board row of camera `camera_index` (0-based, config order)."""
         return camera_index + 1
+
+    def model_row(self, model_index: int) -> int:
+        """Board row of model `model_index` (0-based, the site's model order)."""
+        return 1 + self.cameras + model_index
 
     def frame_ring_name(self, camera_index: int, view: int) -> str:
         return self.segments.frames(camera_index, view)

@@ -67,7 +67,7 @@ def camera_run(
 ) -> Iterator[Callable[..., CameraRun]]:
     layout = SiteLayout(
         SegmentNames(run_prefix("camtest")), 1, SLOTS, (FrameView(*INPUT),), max_detections=100
-    )
+    )  # board rows: inference, the camera, one model
     board, rings = layout.create()
     runs: list[CameraRun] = []
 

@@ -27,8 +27,9 @@ TAGS = ["INFERENCE", "CAM061", "CAM062"]
 
 @pytest.fixture
 def board():
-    created = StatusBoard.create(SegmentNames(run_prefix("dash-test")).board(), 3)
-    inference, first, second = (created.row(i) for i in range(3))
+    created = StatusBoard.create(SegmentNames(run_prefix("dash-test")).board(), 4)
+    inference, first, second, model = (created.row(i) for i in range(4))
+    model.update(backend="onnxruntime cpu", infer_ms=12.4, images_per_s=17.0)
     inference.update(
         proc_state=ProcessState.RUNNING,
         heartbeat=99.5,
@@ -53,7 +54,7 @@ def board():
     )
     second.update(proc_state=ProcessState.BACKOFF, restarts=2)
     yield created
-    del inference, first, second
+    del inference, first, second, model
     created.close()
     created.unlink()
 
@@ -86,7 +87,18 @@ def test_dashboard_shows_cameras_and_inference(board):
         "beat": "1.0s",
     }
     assert (cam062["state"], cam062["rst"]) == ("BACKOFF", "2")
-    (row,) = table_rows(inference)
+    row, model = table_rows(inference)
+    assert model == {
+        "process": " m",
+        "state": "model",
+        "backend": "onnxruntime cpu",
+        "batch": "",
+        "img/s": "17.0",
+        "ms": "12",
+        "torn": "",
+        "rst": "",
+        "beat": "",
+    }
     assert row == {
         "process": "INFERENCE",
         "state": "RUNNING",
@@ -105,9 +117,9 @@ def test_dashboard_shows_cameras_and_inference(board):
 
 
 def test_status_line_is_compact(board):
-    line = status_line(board.snapshot(), TAGS)
+    line = status_line(CONFIG, board.snapshot(), TAGS)
     assert line == (
-        "INFERENCE RUNNING 17.5 img/s batch 1.8 | "
+        "INFERENCE RUNNING 17.5 img/s batch 1.8 (m 12 ms) | "
         "CAM061 STREAMING 9.8/10fps det 3 drop 5 lost 7 rst 0 | "
         "CAM062 BACKOFF 0.0/0fps det 0 drop 0 lost 0 rst 2"
     )
