@@ -199,6 +199,8 @@ def _json_safe(value: Any, where: str) -> None:
 
 
 def _check_payload(kind: EventType, payload: Mapping[str, Any]) -> dict[str, Any]:
+    # Before the model: its JSON dump would quietly turn NaN into null.
+    _json_safe(dict(payload), f"{kind.value} payload")
     try:
         model = PAYLOADS[kind].model_validate(dict(payload))
     except ValidationError as error:
@@ -207,9 +209,7 @@ def _check_payload(kind: EventType, payload: Mapping[str, Any]) -> dict[str, Any
         raise EventError(
             f"{kind.value} payload.{where}: {first['msg']} ({len(error.errors())} problem(s))"
         ) from None
-    data = model.model_dump(mode="json")
-    _json_safe(data, f"{kind.value} payload")
-    return data
+    return model.model_dump(mode="json")
 
 
 def build_event(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config.events import EventsConfig, FileSinkConfig
 from pipeline.events.file_sink import JsonlFileSink
 from pipeline.events.outbox import Outbox, StoredEvent
 from pipeline.events.schema import EventType, decode_event
-from tests.events.conftest import sample_event, wait_for
+from tests.events.conftest import DeliveryThread, sample_event, wait_for
 
 
 def _stored(count: int, start: int = 0) -> list[StoredEvent]:
@@ -88,7 +89,9 @@ def test_an_unwritable_file_is_a_retried_failure_not_a_crash(tmp_path: Path) -> 
     assert 0.4 < result.retry_after < 0.6
 
 
-def test_delivery_writes_every_event_once_in_order(tmp_path: Path, deliveries) -> None:  # type: ignore[no-untyped-def]
+def test_delivery_writes_every_event_once_in_order(
+    tmp_path: Path, deliveries: Callable[..., DeliveryThread]
+) -> None:
     config = EventsConfig.model_validate(
         {"poll_interval": 0.02, "sinks": [{"kind": "file", "path": "out/events.jsonl"}]}
     )

@@ -18,6 +18,13 @@ from tests.events.conftest import sample_event, wait_for
 from tests.events.workers import append_events
 
 
+def _append(outbox: Outbox, index: int) -> int:
+    """Append event `index`; its seq."""
+    seq = outbox.append(sample_event(index)).seq
+    assert seq is not None
+    return seq
+
+
 def _track_ids(outbox: Outbox, after: int = 0) -> list[int]:
     return [json.loads(e.body)["payload"]["track_id"] for e in outbox.read_after(after, 10_000)]
 
@@ -26,7 +33,7 @@ def test_events_come_back_in_append_order_after_reopening(tmp_path: Path) -> Non
     path = tmp_path / "outbox.sqlite3"
     with Outbox(path, OutboxConfig()) as outbox:
         events = [sample_event(index) for index in range(20)]
-        seqs = [outbox.append(event).seq for event in events]
+        seqs = [outbox.append(event).seq or 0 for event in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == 20
     with Outbox(path, OutboxConfig()) as outbox:
         stored = outbox.read_after(0, 100)
@@ -38,7 +45,7 @@ def test_events_come_back_in_append_order_after_reopening(tmp_path: Path) -> Non
 
 def test_each_sink_has_its_own_cursor_and_pruning_waits_for_the_slowest(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.db", OutboxConfig()) as outbox:
-        seqs = [outbox.append(sample_event(index)).seq for index in range(10)]
+        seqs = [_append(outbox, index) for index in range(10)]
         assert outbox.cursor("fast") == 0 and outbox.cursor("slow") == 0
         outbox.set_cursor("fast", seqs[9])
         outbox.set_cursor("slow", seqs[3])
@@ -55,11 +62,11 @@ def test_a_new_sink_on_an_empty_outbox_starts_after_the_last_event_ever_stored(
     tmp_path: Path,
 ) -> None:
     with Outbox(tmp_path / "o.db", OutboxConfig()) as outbox:
-        last = [outbox.append(sample_event(index)).seq for index in range(3)][-1]
+        last = [_append(outbox, index) for index in range(3)][-1]
         outbox.set_cursor("a", last)
         outbox.prune(["a"])
         assert outbox.cursor("b") == last
-        nxt = outbox.append(sample_event(3)).seq
+        nxt = _append(outbox, 3)
         assert nxt == last + 1  # AUTOINCREMENT: never a seq the cursors already passed
 
 

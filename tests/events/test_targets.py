@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import pytest
 
@@ -67,4 +68,4 @@ def test_resolution_checks_every_address_and_names_the_setting(host: str) -> Non
 
 def test_an_allowed_target_connects_to_the_checked_address() -> None:
     target = resolve_target("127.0.0.1", 8080, [ipaddress.ip_network("127.0.0.0/8")])
-    assert target.addresses == ((2, ("127.0.0.1", 8080)),)
+    assert target.addresses == ((socket.AF_INET, ("127.0.0.1", 8080)),)
