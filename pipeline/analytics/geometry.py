@@ -29,12 +29,6 @@ def _area(boxes: np.ndarray) -> np.ndarray:
     return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
 
 
-def polygon_area(points: np.ndarray) -> float:
-    """Unsigned area of a polygon (N, 2) by the shoelace formula."""
-    x, y = points[:, 0], points[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
-
-
 def self_intersection(points: np.ndarray) -> tuple[int, int] | None:
     """The first pair of edges (i, j) that cross or touch, edge i running from point i to
     point i + 1 (the last edge closes the ring); None when the polygon is simple.

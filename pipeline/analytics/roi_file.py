@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.analytics.geometry import polygon_area, self_intersection
+from pipeline.analytics.geometry import self_intersection
 from pipeline.config.loading import ConfigError
 
 
@@ -172,6 +172,8 @@ def _check_polygon(points: np.ndarray, units: Units) -> str | None:
         if len(outside):
             index = int(outside[0])
             return f"point {index} ({_format(points[index])}) is outside 0-1 (units: normalized)"
+    if np.linalg.matrix_rank(points - points[0]) < 2:
+        return "has no area (all points on one line)"
     crossing = self_intersection(points)
     if crossing is not None:
         i, j = crossing
@@ -180,8 +182,6 @@ def _check_polygon(points: np.ndarray, units: Units) -> str | None:
             f"crosses itself: edge {i}-{(i + 1) % count} meets edge {j}-{(j + 1) % count}; "
             f"list the points in order around the zone"
         )
-    if polygon_area(points) == 0.0:
-        return "has no area (all points on one line)"
     return None
 
 

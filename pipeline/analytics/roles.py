@@ -134,8 +134,11 @@ class ClassRoles:
         )
 
     def mask(self, class_id: np.ndarray, *roles: Role) -> np.ndarray:
-        """(N,) bool: which detections (by site-wide class id) have one of `roles`."""
-        return np.isin(class_id, self.ids_of(*roles))
+        """(N,) bool: which detections (by site-wide class id) have one of `roles`; an id
+        outside the site's classes has none."""
+        table = np.array([role in roles for role in self.roles] + [False], dtype=bool)
+        ids = np.asarray(class_id, dtype=np.intp)
+        return table[np.where((ids >= 0) & (ids < len(self.roles)), ids, len(self.roles))]
 
     def role_of(self, class_id: int) -> Role:
         return self.roles[class_id] if 0 <= class_id < len(self.roles) else Role.IGNORE
@@ -190,8 +193,12 @@ def _entry(document: YamlDocument, name: str, value: object) -> ClassEntry:
     if role_text is None:
         role = default_role(name)
         if role is None:
+            close = difflib.get_close_matches(
+                normalize_class_name(name), list(_DEFAULT_ROLE), n=1, cutoff=0.8
+            )
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ValueError(
-                f"no role is known for a class named '{name}'; add `role:` ({choices})"
+                f"no role is known for a class named '{name}'{hint}; add `role:` ({choices})"
             )
     elif role_text in {r.value for r in Role}:
         role = Role(role_text)

@@ -131,13 +131,6 @@ class ViolationBook:
         events: list[ViolationEvent] = []
         seen = {o.track_id for o in observations}
         self._take_over(observations, seen, t)
-        views = []
-        for observation in observations:
-            record = self._records.get(observation.track_id)
-            if record is None:
-                record = _Record([observation.track_id], observation.box.copy(), t)
-                self._records[observation.track_id] = record
-            views.append(self._advance(record, observation, t, dt, requirements, events))
         for track_id in [i for i in self._records if i not in seen]:
             record = self._records[track_id]
             if t - record.last_seen > self.rules.lost_grace_s:
@@ -145,6 +138,13 @@ class ViolationBook:
                 if record.episode is not None and record.episode.raised_at is not None:
                     record.episode.end_reason = EndReason.TRACK_LOST
                     events.append(self._end(record, record.episode, t, record.last_seen))
+        views = []
+        for observation in observations:
+            record = self._records.get(observation.track_id)
+            if record is None:
+                record = _Record([observation.track_id], observation.box.copy(), t)
+                self._records[observation.track_id] = record
+            views.append(self._advance(record, observation, t, dt, requirements, events))
         return views, events
 
     def close(self, t: float) -> list[ViolationEvent]:

@@ -1,0 +1,238 @@
+"""Episodes per track from scripted observations: one start and one end per episode, cooldown
+and re-arming, zone exits, lost tracks and id-switch carry-over."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from pipeline.analytics import EndReason, EventKind, EventSource, Evidence
+from pipeline.analytics.violations import Observation, ViolationBook
+from pipeline.config.compliance import PpeItem, ViolationRules
+
+P, M, A = Evidence.PRESENT, Evidence.MISSING, Evidence.ABSENT
+HELMET_ONLY = {"z": (PpeItem.HELMET,)}
+BOTH = {"z": (PpeItem.HELMET, PpeItem.VEST)}
+FPS = 10
+
+
+def seen(track_id: int, x: float = 100.0, helmet=P, vest=P, zones=("z",)) -> Observation:
+    box = np.array([x, 100.0, x + 40.0, 220.0])
+    return Observation(track_id, box, 0.9, zones, {PpeItem.HELMET: helmet, PpeItem.VEST: vest})
+
+
+def play(
+    script: Callable[[float], list[Observation]],
+    seconds: float,
+    rules: ViolationRules | None = None,
+    requirements=HELMET_ONLY,
+):
+    book = ViolationBook(rules or ViolationRules(), EventSource("site", "CAM1", "run"))
+    events = []
+    for index in range(1, int(round(seconds * FPS)) + 1):
+        t = index / FPS
+        _, raised = book.update(script(t), t, 1 / FPS, requirements)
+        events.extend(raised)
+    events.extend(book.close(seconds))
+    return events, book
+
+
+def summary(events):
+    """(kind, first track, t, reason) per event; t = raised time for starts, end for ends."""
+    return [
+        (
+            e.kind.value[10:],
+            e.track_id,
+            round(e.raised_at if e.kind is EventKind.START else e.ended_at, 2),
+            e.end_reason.value if e.end_reason else None,
+        )
+        for e in events
+    ]
+
+
+def bare(during: tuple[float, float]) -> Callable[[float], Evidence]:
+    return lambda t: M if during[0] <= t < during[1] else P
+
+
+CASES = [
+    (
+        "helmet removed at 2 s and put back at 9 s",
+        lambda t: [seen(1, helmet=bare((2, 9))(t))],
+        15,
+        {},
+        [("start", 1, 5.0, None), ("end", 1, 11.0, "complied")],
+    ),
+    (
+        # Violation 2-9 ends at 11; off again at 12: held by the cooldown (30 s) and raised
+        # when it expires at 41, as the worker is still bare-headed.
+        "cooldown holds the second start",
+        lambda t: [seen(1, helmet=M if 2 <= t < 9 or t >= 12 else P)],
+        45,
+        {},
+        [
+            ("start", 1, 5.0, None),
+            ("end", 1, 11.0, "complied"),
+            ("start", 1, 41.0, None),
+            ("end", 1, 45.0, "stopped"),
+        ],
+    ),
+    (
+        # Compliant 9-25 (14 s calm after the end at 11 >= rearm_s 10): re-armed.
+        "re-armed after a compliant period",
+        lambda t: [seen(1, helmet=M if 2 <= t < 9 or t >= 25 else P)],
+        32,
+        {},
+        [
+            ("start", 1, 5.0, None),
+            ("end", 1, 11.0, "complied"),
+            ("start", 1, 28.0, None),
+            ("end", 1, 32.0, "stopped"),
+        ],
+    ),
+    (
+        "a violation held by the cooldown that clears raises nothing",
+        lambda t: [seen(1, helmet=M if 2 <= t < 9 or 12 <= t < 17 else P)],
+        30,
+        {},
+        [("start", 1, 5.0, None), ("end", 1, 11.0, "complied")],
+    ),
+    (
+        # Track 1's cooldown does not hold back track 2.
+        "another worker during a cooldown",
+        lambda t: [seen(1, helmet=bare((2, 9))(t)), seen(2, x=300, helmet=bare((12, 30))(t))],
+        20,
+        {},
+        [
+            ("start", 1, 5.0, None),
+            ("end", 1, 11.0, "complied"),
+            ("start", 2, 15.0, None),
+            ("end", 2, 20.0, "stopped"),
+        ],
+    ),
+    (
+        # Leaves the zone at 8 (gone after zone_exit_s), back at 22: armed again (calm 13 s).
+        "leave and re-enter",
+        lambda t: [seen(1, helmet=M, zones=() if 8 <= t < 22 else ("z",))],
+        28,
+        {},
+        [
+            ("start", 1, 3.1, None),
+            ("end", 1, 9.0, "left_zone"),
+            ("start", 1, 25.0, None),
+            ("end", 1, 28.0, "stopped"),
+        ],
+    ),
+    (
+        "a step out of the zone shorter than zone_exit_s",
+        lambda t: [seen(1, helmet=M, zones=() if 8 <= t < 8.6 else ("z",))],
+        12,
+        {},
+        [("start", 1, 3.1, None), ("end", 1, 12.0, "stopped")],
+    ),
+    (
+        "occluded 2 s, less than lost_grace_s",
+        lambda t: [] if 6 <= t < 8 else [seen(1, helmet=M)],
+        12,
+        {},
+        [("start", 1, 3.1, None), ("end", 1, 12.0, "stopped")],
+    ),
+    (
+        # Unseen from 6: ended at the last sighting (5.9) once lost_grace_s (3) has passed.
+        "lost for good",
+        lambda t: [] if t >= 6 else [seen(1, helmet=M)],
+        12,
+        {},
+        [("start", 1, 3.1, None), ("end", 1, 5.9, "track_lost")],
+    ),
+    (
+        # The tracker gives the worker a new id after an occlusion: same episode, no alert.
+        "id switch carry-over",
+        lambda t: [seen(1 if t < 6 else 7, helmet=M if t < 10 else P)] if not 6 <= t < 6.5 else [],
+        15,
+        {},
+        [("start", 1, 3.1, None), ("end", 1, 12.0, "complied")],
+    ),
+    (
+        # A new track far from where the lost one would be is another worker.
+        "new track elsewhere is not a takeover",
+        lambda t: [seen(1, helmet=M)] if t < 6 else [seen(7, x=500, helmet=M)],
+        12,
+        {},
+        [
+            ("start", 1, 3.1, None),
+            ("end", 1, 5.9, "track_lost"),
+            ("start", 7, 9.0, None),
+            ("end", 7, 12.0, "stopped"),
+        ],
+    ),
+    (
+        # No helmet from the start, then the vest comes off too: one episode listing both.
+        "a second item joins the open episode",
+        lambda t: [seen(1, helmet=M if t < 12 else P, vest=M if 5 <= t < 12 else P)],
+        16,
+        {"requirements": BOTH},
+        [("start", 1, 3.1, None), ("end", 1, 14.0, "complied")],
+    ),
+    (
+        "bare head seen: faster",
+        lambda t: [seen(1, helmet=A if t >= 2 else P)],
+        6,
+        {},
+        [("start", 1, 3.5, None), ("end", 1, 6.0, "stopped")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "script", "seconds", "options", "expected"), CASES, ids=[c[0] for c in CASES]
+)
+def test_scripted_episodes(name, script, seconds, options, expected):
+    events, book = play(script, seconds, **options)
+    assert summary(events) == expected, name
+    assert len(book) == 0  # closed
+
+
+def test_id_switch_events_list_both_tracks_and_share_an_episode_id():
+    events, _ = play(CASES[9][1], 15)
+    start, end = events
+    assert start.track_ids == (1,) and end.track_ids == (1, 7)
+    assert start.episode_id == end.episode_id
+    assert (start.event_id, end.event_id) == (
+        f"{start.episode_id}:start",
+        f"{start.episode_id}:end",
+    )
+
+
+def test_second_item_joins_the_end_event():
+    events, _ = play(CASES[11][1], 16, requirements=BOTH)
+    start, end = events
+    assert start.missing == (PpeItem.HELMET,)
+    assert end.missing == (PpeItem.HELMET, PpeItem.VEST)
+    assert start.started_at == pytest.approx(0.1) and start.zone == "z"
+
+
+def test_events_are_json_ready_with_wall_clock_times():
+    events, _ = play(CASES[0][1], 15)
+    record = events[1].to_json(clock_offset=1_700_000_000.0)
+    assert record["type"] == "violation_end" and record["end_reason"] == "complied"
+    assert record["missing"] == ["helmet"] and record["track_ids"] == [1]
+    assert record["started_at"] == 2.0 and record["ended_at"] == 11.0
+    assert record["started_at_utc"] == "2023-11-14T22:13:22.000Z"
+    assert 0.85 <= record["confidence"] <= 0.9
+    assert "started_at_utc" not in events[1].to_json()
+
+
+def test_takeover_window_is_configurable():
+    rules = ViolationRules(takeover_s=0.2)
+    events, _ = play(CASES[9][1], 15, rules=rules)
+    kinds = [(e.kind, e.track_id) for e in events]
+    assert kinds[:2] == [(EventKind.START, 1), (EventKind.END, 1)]
+    assert events[1].end_reason is EndReason.TRACK_LOST  # too late to take over: two episodes
+    assert (EventKind.START, 7) in kinds
+
+
+def test_rules_refuse_a_takeover_window_past_the_grace_period():
+    with pytest.raises(ValueError, match="takeover_s"):
+        ViolationRules(takeover_s=5, lost_grace_s=3)
