@@ -50,6 +50,21 @@ class ModelSpec:
     def stretch(self) -> bool:
         return self.layout.preprocessing is Preprocessing.STRETCH
 
+    def essentials(self) -> tuple[object, ...]:
+        """What the rings, the decoding and the drawing depend on; two readers of the same
+        file (the graph, a backend's session) must agree on these."""
+        layout = self.layout
+        return (
+            self.input_width,
+            self.input_height,
+            self.batch,
+            self.class_names,
+            layout.layout,
+            layout.preprocessing,
+            layout.image_input,
+            layout.outputs,
+        )
+
     def describe(self) -> str:
         batch = "dynamic batch" if self.batch is None else f"fixed batch {self.batch}"
         return (

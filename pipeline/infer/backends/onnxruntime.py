@@ -77,7 +77,7 @@ class OnnxRuntimeBackend:
                 f"(it runs on {', '.join(used)}); see its log above, or change onnxruntime.providers"
             )
         self.spec = self._describe(model)
-        if self.spec != expected:
+        if self.spec.essentials() != expected.essentials():
             raise ModelLoadError(
                 f"{path}: the file changed since the site started ({self.spec.describe()}, "
                 f"was {expected.describe()}); restart the site"
