@@ -128,7 +128,9 @@ class ComplianceMonitor:
         ppe_mask = ppe_rows(detections, self.roles)
         sightings = sight(persons, detections[ppe_mask], self.roles, self.config.association)
         evidence = self._evidence(persons, sightings, frame_size)
-        inside = np.array([zone.contains(persons.xyxy) for zone in zones]).reshape(len(zones), -1)
+        inside = np.zeros((len(zones), len(persons)), dtype=bool)
+        for row, zone in enumerate(zones):
+            inside[row] = zone.contains(persons.xyxy)
         here = [
             tuple(z.name for z, held in zip(zones, inside[:, p], strict=True) if held)
             for p in range(len(persons))

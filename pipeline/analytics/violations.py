@@ -132,12 +132,12 @@ class ViolationBook:
         seen = {o.track_id for o in observations}
         self._take_over(observations, seen, t)
         for track_id in [i for i in self._records if i not in seen]:
-            record = self._records[track_id]
-            if t - record.last_seen > self.rules.lost_grace_s:
+            lost = self._records[track_id]
+            if t - lost.last_seen > self.rules.lost_grace_s:
                 del self._records[track_id]
-                if record.episode is not None and record.episode.raised_at is not None:
-                    record.episode.end_reason = EndReason.TRACK_LOST
-                    events.append(self._end(record, record.episode, t, record.last_seen))
+                if lost.episode is not None and lost.episode.raised_at is not None:
+                    lost.episode.end_reason = EndReason.TRACK_LOST
+                    events.append(self._end(lost, lost.episode, t, lost.last_seen))
         views = []
         for observation in observations:
             record = self._records.get(observation.track_id)

@@ -90,6 +90,7 @@ def make_monitor(
     fps: float = 10.0,
     camera: str = "CAM1",
     zones: Sequence[ZoneSpec] | None = None,
+    input_size: tuple[int, int] | None = None,
 ) -> ComplianceMonitor:
     """A monitor for CLASS_NAMES; without `zones`, the whole frame is the zone."""
     config = config or ComplianceConfig()
@@ -99,6 +100,7 @@ def make_monitor(
         ClassRoles.from_names(CLASS_NAMES),
         config,
         frame_rate=fps,
+        input_size=input_size,
     )
 
 
@@ -112,7 +114,7 @@ def run(
     """Feed frames at `fps` from t = 1/fps to `duration`, then close. Returns (events, analyses)."""
     monitor = monitor or make_monitor(fps=fps)
     events, analyses = [], []
-    frames = int(round(duration * fps))
+    frames = round(duration * fps)
     for index in range(1, frames + 1):
         t = index / fps
         detections = detections_at(workers, t)

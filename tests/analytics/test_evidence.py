@@ -15,7 +15,7 @@ RULES = ViolationRules()  # min_violation_s 3, clear_s 2, presence_drain 2, abse
 def drive(pattern, fps: float, seconds: float, rules: ViolationRules = RULES):
     """Feed `pattern(t)` at `fps`; return [(t, state)] per frame."""
     item, history = ItemEvidence(), []
-    for index in range(int(round(seconds * fps)) + 1):
+    for index in range(round(seconds * fps) + 1):
         t = index / fps
         item.observe(pattern(t), t, 0.0 if index == 0 else 1 / fps, rules)
         history.append((t, item.state))
@@ -70,7 +70,7 @@ def test_a_flickering_detector_keeps_a_compliant_worker_compliant():
     """Helmet found in 45% of frames at random: above the 1/3 that presence_drain 2 needs."""
     rng = np.random.default_rng(7)
     seen = rng.random(3000) < 0.45
-    _, history = drive(lambda t: P if seen[int(round(t * 25))] else M, 25, 110)
+    _, history = drive(lambda t: P if seen[round(t * 25)] else M, 25, 110)
     assert first_time(history, ItemState.VIOLATION) is None
 
 
@@ -78,7 +78,7 @@ def test_a_violator_with_a_few_false_helmets_still_raises():
     """A helmet hallucinated in 15% of frames delays the violation a little, no more."""
     rng = np.random.default_rng(8)
     seen = rng.random(3000) < 0.15
-    _, history = drive(lambda t: P if seen[int(round(t * 25))] else M, 25, 30)
+    _, history = drive(lambda t: P if seen[round(t * 25)] else M, 25, 30)
     violation_at = first_time(history, ItemState.VIOLATION)
     assert violation_at is not None and violation_at < 3.0 / (1 - 0.15 * 3) + 2.0
 

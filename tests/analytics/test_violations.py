@@ -31,7 +31,7 @@ def play(
 ):
     book = ViolationBook(rules or ViolationRules(), EventSource("site", "CAM1", "run"))
     events = []
-    for index in range(1, int(round(seconds * FPS)) + 1):
+    for index in range(1, round(seconds * FPS) + 1):
         t = index / FPS
         _, raised = book.update(script(t), t, 1 / FPS, requirements)
         events.extend(raised)
