@@ -1,24 +1,28 @@
-"""Whole pipeline against the model alone, in one run.
+"""Whole pipeline against the models alone, in one run.
 
-    python -m bench.pipeline --cameras 4 [--seconds 20] [--size 640x360]
+    python -m bench.pipeline --cameras 4 [--models 2] [--seconds 20] [--size 640x360]
 
 1. Runs the site (`python -m pipeline.run`) with N synthetic cameras rendering as fast as the
-   pipeline takes frames, and reads the inference throughput and mean batch size from its
-   status lines.
-2. Runs the model alone (ONNX Runtime, same thread settings) at that batch size on
-   letterboxed frames for the same time.
-Last line: `pipeline/raw = 0.NN (pipeline NN.N images/s, raw NN.N images/s at batch N)`.
+   pipeline takes frames and M models (copies of the demo detector, so each is loaded and run
+   on its own), and reads the inference throughput and mean batch size from its status lines
+   and the inference process's per-stage report (copy, preprocess, model, decode, answer,
+   waiting; its CPU time per image) from its log.
+2. Runs the M models alone (ONNX Runtime, same thread settings) at that batch size on
+   letterboxed frames for half as long, measuring images/s and this process's CPU per image.
+Last line: `pipeline/raw = 0.NN, inference cpu/model cpu = N.NNx (...)`.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +32,24 @@ from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
 STATUS = re.compile(r"INFERENCE RUNNING ([\d.]+) img/s batch ([\d.]+)")
+STAGES = re.compile(r"\[INFERENCE\] \[INFO\] (Per image over .* CPU ([\d.]+) ms per image)")
 
 
-def site_yaml(cameras: int, width: int, height: int, fps: float, run_dir: Path) -> str:
+def site_yaml(
+    cameras: int,
+    models: list[Path],
+    width: int,
+    height: int,
+    fps: float,
+    run_dir: Path,
+    report: float,
+) -> str:
     lines = [
         "site: bench",
         f"output_dir: {run_dir}",
-        f"model: {{path: {MODEL}}}",
-        f"inference: {{max_batch: {cameras}, max_wait_ms: 20}}",
+        "models:",
+        *(f"  - {{name: m{index}, path: {path}}}" for index, path in enumerate(models)),
+        f"inference: {{max_batch: {cameras}, max_wait_ms: 20, report_interval: {report}}}",
         "recording: {enabled: false}",
         "detections_log: {enabled: false}",
         "dashboard: {status_line_interval: 1.0}",
@@ -49,13 +63,24 @@ def site_yaml(cameras: int, width: int, height: int, fps: float, run_dir: Path) 
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class PipelineRun:
+    images_per_s: float
+    batch_mean: float
+    stages: str  # the inference process's last per-stage report
+    cpu_ms_per_image: float
+
+
 def run_pipeline(
-    cameras: int, width: int, height: int, fps: float, seconds: float
-) -> tuple[float, float]:
-    """Mean (images/s, batch size) over the status lines after a warm-up of a third of the run."""
+    cameras: int, models: list[Path], width: int, height: int, fps: float, seconds: float
+) -> PipelineRun:
+    """Means over the status lines after a warm-up of a third of the run; the stage report of
+    the last two thirds."""
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "site.yaml"
-        config.write_text(site_yaml(cameras, width, height, fps, Path(folder) / "run"))
+        run_dir = Path(folder) / "run"
+        report = max(1.0, seconds / 3)
+        config.write_text(site_yaml(cameras, models, width, height, fps, run_dir, report))
         result = subprocess.run(
             [
                 sys.executable,
@@ -71,25 +96,36 @@ def run_pipeline(
             text=True,
             check=True,
         )
+        reports = STAGES.findall((run_dir / "pipeline.log").read_text())
     samples = [(float(a), float(b)) for a, b in STATUS.findall(result.stdout)]
     steady = samples[len(samples) // 3 :]
-    if not steady:
+    if not steady or len(reports) < 2:
         raise SystemExit(f"no status lines from the pipeline:\n{result.stdout}\n{result.stderr}")
-    return statistics.mean(s[0] for s in steady), statistics.mean(s[1] for s in steady)
+    stages, cpu = reports[-1]  # the first report includes the warm-up
+    return PipelineRun(
+        statistics.mean(s[0] for s in steady),
+        statistics.mean(s[1] for s in steady),
+        stages,
+        float(cpu),
+    )
 
 
-def run_raw(batch: int, seconds: float) -> float:
-    backend = OnnxRuntimeBackend.from_path(MODEL, batch)
-    width, height = backend.spec.input_width, backend.spec.input_height
+def run_raw(models: list[Path], batch: int, seconds: float) -> tuple[float, float]:
+    """(images/s through every model, this process's CPU ms per image)."""
+    backends = [OnnxRuntimeBackend.from_path(path, batch) for path in models]
+    width, height = backends[0].spec.input_width, backends[0].spec.input_height
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (batch, height, width, 3), dtype=np.uint8)
-    backend.infer(images)  # warm-up
+    for backend in backends:
+        backend.infer(images)  # warm-up
     count = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
-        backend.infer(images)
+        for backend in backends:
+            backend.infer(images)
         count += batch
-    return count / (time.perf_counter() - started)
+    cpu = time.process_time() - cpu_started
+    return count / (time.perf_counter() - started), cpu * 1000 / count
 
 
 def main() -> None:
@@ -104,18 +140,28 @@ def main() -> None:
         help="per camera; cameras x fps should exceed what the model can do, so that the "
         "pipeline, not the cameras, is the limit",
     )
+    parser.add_argument("--models", type=int, default=1, help="models run on every batch")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    pipeline_rate, batch_mean = run_pipeline(args.cameras, width, height, args.fps, args.seconds)
-    batch = max(1, round(batch_mean))
+    with tempfile.TemporaryDirectory() as folder:
+        models = [MODEL]
+        for index in range(1, args.models):  # a copy is loaded and run as a model of its own
+            models.append(Path(folder) / f"copy{index}.onnx")
+            shutil.copyfile(MODEL, models[-1])
+        run = run_pipeline(args.cameras, models, width, height, args.fps, args.seconds)
+        batch = max(1, round(run.batch_mean))
+        print(
+            f"pipeline: {run.images_per_s:.1f} images/s, mean batch {run.batch_mean:.2f} "
+            f"({args.cameras} cameras {args.size}, {args.models} models)"
+        )
+        print(f"inference process: {run.stages}")
+        raw_rate, raw_cpu = run_raw(models, batch, args.seconds / 2)
+    print(f"models alone: {raw_rate:.1f} images/s at batch {batch}, CPU {raw_cpu:.2f} ms per image")
     print(
-        f"pipeline: {pipeline_rate:.1f} images/s, mean batch {batch_mean:.2f} ({args.cameras} cameras {args.size})"
-    )
-    raw_rate = run_raw(batch, args.seconds / 2)
-    print(f"raw model: {raw_rate:.1f} images/s at batch {batch}")
-    print(
-        f"pipeline/raw = {pipeline_rate / raw_rate:.2f} "
-        f"(pipeline {pipeline_rate:.1f} images/s, raw {raw_rate:.1f} images/s at batch {batch})"
+        f"pipeline/raw = {run.images_per_s / raw_rate:.2f}, inference cpu/model cpu = "
+        f"{run.cpu_ms_per_image / raw_cpu:.2f}x (pipeline {run.images_per_s:.1f} images/s, "
+        f"raw {raw_rate:.1f} images/s at batch {batch}, {args.models} models; CPU per image "
+        f"{run.cpu_ms_per_image:.2f} vs {raw_cpu:.2f} ms)"
     )
 
 

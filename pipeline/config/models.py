@@ -270,6 +270,12 @@ class InferenceConfig(Frozen):
     max_wait_ms: float = Field(
         15.0, ge=0, le=1000, title="How long a partial batch waits for more cameras"
     )
+    report_interval: float = Field(
+        60.0,
+        ge=1,
+        le=86400,
+        title="Seconds between log lines on where inference time goes (stages, CPU per image)",
+    )
 
 
 class TransportConfig(Frozen):

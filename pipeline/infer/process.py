@@ -20,6 +20,7 @@ from pipeline.infer.batcher import Batcher
 from pipeline.infer.layouts import Layout, decode
 from pipeline.infer.letterbox import Letterbox
 from pipeline.infer.site_models import SiteModel, SiteModels
+from pipeline.infer.stages import StageClock
 from pipeline.lifecycle import ExitCode, StopFlag, install_stop_signals
 from pipeline.logs import log_to_supervisor
 from pipeline.metering import WindowMeter
@@ -193,13 +194,19 @@ class InferenceWorker:
                 len(loaded),
                 self.max_batch,
             )
+            self.clock = StageClock(self.task.site.inference.report_interval, time.monotonic())
             while not self.stop.requested:
-                now = time.monotonic()
-                self.row.heartbeat = now
+                started = time.monotonic()
+                self.row.heartbeat = started
                 picks = self.batcher.gather(lambda: self.stop.requested)
+                now = time.monotonic()
+                self.clock.waiting += now - started
                 if picks:
                     self._run_batch(runners, picks)
-                self._publish_rates(time.monotonic(), runners)
+                now = time.monotonic()
+                self._publish_rates(now, runners)
+                if self.clock.report_due(now):
+                    logger.info("%s", self.clock.report(now))
         finally:
             for backend in loaded.values():
                 backend.close()
@@ -207,6 +214,8 @@ class InferenceWorker:
         return ExitCode.OK
 
     def _run_batch(self, runners: list[ModelRunner], picks: list) -> None:
+        clock = self.clock
+        started = time.perf_counter()
         cameras: list[int] = []
         metas: list[list[FrameMeta]] = [[] for _ in self.images]  # per view
         for pick in picks:
@@ -223,29 +232,37 @@ class InferenceWorker:
                 assert meta is not None
                 metas[view].append(meta)
         self.row.dropped_stale = self.batcher.superseded
+        copied = time.perf_counter()
+        clock.add("copy", copied - started)
         if not cameras:
             return
         count = len(cameras)
-        started = time.perf_counter()
         runs: dict[int, tuple[dict[str, np.ndarray], float]] = {}  # per backend: outputs, ms
         per_model = []
         for runner in runners:
             view = runner.model.view
-            shared = runs.get(id(runner.backend))
+            backend = runner.backend
+            shared = runs.get(id(backend))
             if shared is None:
-                run_started = time.perf_counter()
-                outputs = runner.backend.infer(self.images[view][:count])
-                shared = runs[id(runner.backend)] = (
-                    outputs,
-                    (time.perf_counter() - run_started) * 1000,
-                )
+                run_started, preprocess_before = time.perf_counter(), backend.preprocess_seconds
+                outputs = backend.infer(self.images[view][:count])
+                run_seconds = time.perf_counter() - run_started
+                preprocess = backend.preprocess_seconds - preprocess_before
+                clock.add("preprocess", preprocess)
+                clock.add("model", run_seconds - preprocess)
+                shared = runs[id(backend)] = (outputs, run_seconds * 1000)
             decode_started = time.perf_counter()
             per_model.append(runner.answer(shared[0], metas[view]))
-            runner.note(shared[1] + (time.perf_counter() - decode_started) * 1000, count)
-        infer_ms = (time.perf_counter() - started) * 1000
+            decode_seconds = time.perf_counter() - decode_started
+            clock.add("decode", decode_seconds)
+            runner.note(shared[1] + decode_seconds * 1000, count)
+        answered = time.perf_counter()
+        infer_ms = (answered - copied) * 1000
         for index, camera in enumerate(cameras):
             detections = Detections.concat([answers[index] for answers in per_model])
             self.results[camera].write(metas[0][index].seq, detections, count, infer_ms)
+        clock.add("answer", time.perf_counter() - answered)
+        clock.images += count
         self.row.batches += 1
         self.row.frames_done += count
         self.batches.add(value=count)  # one batch of `count` images

@@ -29,6 +29,7 @@ class InferenceBackend(Protocol):
     name: str  # backend and where it runs, for the log and the dashboard
     spec: ModelSpec
     max_batch: int
+    preprocess_seconds: float  # wall time spent preparing input tensors, cumulative
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 

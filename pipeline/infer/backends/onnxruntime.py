@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,7 @@ class OnnxRuntimeBackend:
             )
         self.name = f"onnxruntime {used[0].removesuffix('ExecutionProvider').lower()}"
         self.max_batch = max_batch
+        self.preprocess_seconds = 0.0
         # A fixed-batch model runs in chunks of its batch, the last one padded with copies of
         # its last image (never a shape the model refuses).
         self._chunk = self.spec.batch or max_batch
@@ -115,7 +117,9 @@ class OnnxRuntimeBackend:
         count = len(images)
         if not 0 < count <= self.max_batch:
             raise ValueError(f"batch of {count} images; this model takes 1..{self.max_batch}")
+        started = time.perf_counter()
         tensor = to_model_input(images, out=self._tensor[:count])
+        self.preprocess_seconds += time.perf_counter() - started
         parts: list[list[np.ndarray]] = []
         for start in range(0, count, self._chunk):
             real = min(self._chunk, count - start)
