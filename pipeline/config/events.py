@@ -153,7 +153,12 @@ class MqttSinkConfig(RetryConfig):
     )
     topic_prefix: str = Field("vigia", pattern=r"^[^#+/\s][^#+\s]*$", title="First topic levels")
     keepalive: int = Field(30, ge=5, le=3600, title="Seconds between keepalive pings")
-    in_flight: int = Field(20, ge=1, le=1000, title="Events published before their PUBACKs arrive")
+    in_flight: int = Field(
+        100,
+        ge=1,
+        le=65000,
+        title="Events published before their PUBACKs arrive (some brokers cap it at 100)",
+    )
     ack_timeout: float = Field(
         5.0, gt=0, le=600, title="Seconds to wait for PUBACKs before reporting the sink stalled"
     )

@@ -19,12 +19,17 @@ outbox order.
 
 TLS: `tls.enabled` with the system's CAs or `tls.ca_file`, optionally a client certificate.
 Credentials: `username` and `password: ${NAME}` from the environment. Reconnects: paho's
-network thread, waiting `reconnect_initial` doubling to `reconnect_max` seconds.
+network thread, waiting `reconnect_initial` doubling to `reconnect_max` seconds (whole
+seconds: paho's resolution).
+
+Throughput is bounded by `in_flight` per round trip. mosquitto delays its small PUBACKs
+(Nagle) unless `set_tcp_nodelay true` is in its config: bench/events.py measures both.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -100,6 +105,7 @@ class MqttSink:
         self._waiting: dict[int, tuple[int, int]] = {}  # seq -> (mid, ack count at publish)
         self.connected = False
         self.connects = 0
+        self._closing = False
 
     def describe(self) -> str:
         scheme = "mqtts" if self.config.tls.enabled else "mqtt"
@@ -117,6 +123,10 @@ class MqttSink:
                 "MQTT %s refused the connection: %s", self.describe(), self._mask(str(reason))
             )
             return
+        sock = client.socket()
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Small packets go out at once (Nagle would hold a PUBLISH for the last one's ACK).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connected = True
         self.connects += 1
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
@@ -127,7 +137,9 @@ class MqttSink:
     ) -> None:
         was = self.connected
         self.connected = False
-        if was:
+        if self._closing:
+            logger.info("MQTT disconnected from %s", self.describe())
+        elif was:
             logger.warning(
                 "MQTT %s disconnected (%s); reconnecting", self.describe(), self._mask(str(reason))
             )
@@ -199,6 +211,7 @@ class MqttSink:
 
     def close(self, timeout: float) -> None:
         """Say `offline` (retained) when connected, then disconnect and stop paho's thread."""
+        self._closing = True
         try:
             if self.connected:
                 with self._acked:
