@@ -187,6 +187,11 @@ class ComplianceMonitor:
     def tracks_remembered(self) -> int:
         return len(self.book)
 
+    @property
+    def open_episodes(self) -> int:
+        """Violations raised and not yet ended (for the board), including occluded workers."""
+        return self.book.open_episodes
+
     def _scale(self, frame_size: tuple[int, int]) -> float:
         """Detector-input pixels per frame pixel (the letterbox keeps the aspect)."""
         if self.input_size is None:

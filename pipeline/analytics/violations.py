@@ -118,6 +118,15 @@ class ViolationBook:
         """Tracks remembered (seen within lost_grace_s): bounded by the people in view."""
         return len(self._records)
 
+    @property
+    def open_episodes(self) -> int:
+        """Episodes whose start was raised and whose end was not, tracks in view or not."""
+        return sum(
+            1
+            for record in self._records.values()
+            if record.episode is not None and record.episode.raised_at is not None
+        )
+
     def update(
         self,
         observations: Sequence[Observation],

@@ -205,6 +205,18 @@ def test_id_switch_events_list_both_tracks_and_share_an_episode_id():
     )
 
 
+def test_open_episodes_count_occluded_workers_too():
+    book = ViolationBook(ViolationRules(), EventSource("site", "CAM1"))
+    for index in range(1, 80):
+        t = index / FPS
+        book.update([seen(1, helmet=M)] if t < 5 else [], t, 1 / FPS, HELMET_ONLY)
+        if t == pytest.approx(4.0):
+            assert book.open_episodes == 1
+    assert book.open_episodes == 1  # unseen 2.9 s: still open
+    book.update([], 8.1, 0.1, HELMET_ONLY)
+    assert book.open_episodes == 0
+
+
 def test_second_item_joins_the_end_event():
     events, _ = play(CASES[11][1], 16, requirements=BOTH)
     start, end = events
