@@ -36,6 +36,8 @@ BOARD_DTYPE = padded_dtype(
         ("stream_state", "i4"),  # StreamState (cameras)
         ("restarts", "i4"),  # supervisor
         ("detections_last", "i4"),  # detections in the last handled frame
+        ("persons", "i4"),  # tracked persons in view (cameras)
+        ("violations_open", "i4"),  # violation episodes open now (cameras)
         ("frames_in", "u8"),  # frames decoded
         ("frames_sent", "u8"),  # frames written to the ring
         ("frames_done", "u8"),  # results received and handled
@@ -47,6 +49,7 @@ BOARD_DTYPE = padded_dtype(
         ("reconnects", "u8"),
         ("decode_errors", "u8"),  # frames the decoder rejected (corrupt bitstream), skipped
         ("skipped_frames", "u8"),  # frames missing from the stream's timestamps
+        ("violations_total", "u8"),  # violation episodes started (cameras)
         ("fps_in", "f4"),
         ("fps_done", "f4"),
         ("fps_target", "f4"),
@@ -61,7 +64,7 @@ BOARD_DTYPE = padded_dtype(
 )
 
 _MAGIC = int.from_bytes(b"VIGBOARD", "little")
-_VERSION = 2  # 2: decode_errors, skipped_frames
+_VERSION = 3  # 2: decode_errors, skipped_frames; 3: persons, violations
 _HEADER_DTYPE = padded_dtype([("magic", "u8"), ("version", "u4"), ("rows", "u4")], CACHE_LINE)
 
 T = TypeVar("T")
@@ -133,6 +136,9 @@ class BoardRow:
     torn_reads = _Field(int)
     detections_last = _Field(int)
     detections_total = _Field(int)
+    persons = _Field(int)
+    violations_open = _Field(int)
+    violations_total = _Field(int)
     fps_in = _Field(float)
     fps_done = _Field(float)
     fps_target = _Field(float)
