@@ -58,13 +58,12 @@ class SinkKind(str, Enum):
     WEBHOOK = "webhook"
 
 
-def _secret_reference(value: str | None, key: str) -> str | None:
-    if value is not None and not _SECRET_REFERENCE.match(value):
+def _secret_reference(value: str, key: str) -> None:
+    if not _SECRET_REFERENCE.match(value):
         raise ValueError(
             f"{key} must name an environment variable, e.g. {key}: ${{VIGIA_{key.upper()}}}; "
             "secrets are never written in the site file"
         )
-    return value
 
 
 class OutboxConfig(Frozen):
@@ -165,10 +164,13 @@ class MqttSinkConfig(RetryConfig):
     reconnect_initial: float = Field(1.0, gt=0, le=600, title="Seconds before the first reconnect")
     reconnect_max: float = Field(60.0, gt=0, le=3600, title="Longest wait between reconnects")
 
-    @field_validator("password")
+    @model_validator(mode="before")
     @classmethod
-    def _password_reference(cls, value: str | None) -> str | None:
-        return _secret_reference(value, "password")
+    def _password_reference(cls, data: object) -> object:
+        # Checked on the whole mapping, so that the error never carries the value itself.
+        if isinstance(data, dict) and isinstance(data.get("password"), str):
+            _secret_reference(data["password"], "password")
+        return data
 
     @field_validator("username")
     @classmethod
@@ -216,11 +218,6 @@ class WebhookSinkConfig(RetryConfig):
     )
     tls_ca_file: Path | None = Field(None, title="CA bundle (PEM) for https; None: the system's")
 
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        return _secret_reference(value, "secret")
-
     @field_validator("headers")
     @classmethod
     def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
@@ -237,7 +234,10 @@ class WebhookSinkConfig(RetryConfig):
     @model_validator(mode="before")
     @classmethod
     def _check_url(cls, data: object) -> object:
-        # Here rather than in a field validator, so that errors show the URL masked only.
+        # Here rather than in field validators, so that errors show the URL masked only and
+        # never the secret.
+        if isinstance(data, dict) and isinstance(data.get("secret"), str):
+            _secret_reference(data["secret"], "secret")
         url = data.get("url") if isinstance(data, dict) else None
         if isinstance(url, str):
             if not url.lower().startswith(("http://", "https://")):

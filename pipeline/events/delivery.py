@@ -76,6 +76,23 @@ class DeliveryStatus:
     sinks: tuple[SinkStatus, ...]
     outbox: OutboxStats
 
+    def summary(self) -> str:
+        """One line for the status line or the dashboard, e.g.
+        `events: mqtt 0 pending; webhook 12 pending, failing 31s; outbox 12 held, 0 dropped`."""
+        parts = []
+        for sink in self.sinks:
+            text = f"{sink.name} {sink.pending} pending"
+            if sink.failing_since is not None:
+                text += f", failing {self.now - sink.failing_since:.0f}s"
+            if sink.lost:
+                text += f", {sink.lost} lost"
+            parts.append(text)
+        outbox = self.outbox
+        held = f"outbox {outbox.events} held, {outbox.dropped} dropped"
+        if outbox.refused:
+            held += f", {outbox.refused} refused"
+        return "events: " + "; ".join([*parts, held])
+
 
 def build_sink(config: SinkConfig, site: str, directory: Path, environ: Mapping[str, str]) -> Sink:
     """The sink a config describes. Raises MissingSecret for an unset ${NAME}."""

@@ -44,6 +44,13 @@ class JsonlFileSink:
         return f"file {self.path}"
 
     def open(self) -> None:
+        try:
+            self._open_file()
+        except OSError as error:
+            # Retried by send(), which reports it as a failing delivery.
+            logger.warning("Cannot open %s yet: %s", self.path, error)
+
+    def _open_file(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._cut_partial_line()
         self._file = open(self.path, "ab")
@@ -81,7 +88,7 @@ class JsonlFileSink:
     def send(self, events: Sequence[StoredEvent], abort: threading.Event) -> Delivery:
         try:
             if self._file is None:
-                self.open()
+                self._open_file()
             assert self._file is not None
             for event in events:
                 line = event.body.encode() + b"\n"

@@ -26,6 +26,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pipeline.config.events import EventsConfig
+from pipeline.events.delivery import DeliveryStatus, run_delivery
 from pipeline.events.outbox import Outbox
 from pipeline.events.schema import Event, EventType, build_event
 
@@ -96,18 +97,22 @@ class DeliveryThread:
     config: EventsConfig
     outbox_path: Path
     environ: dict[str, str] = field(default_factory=dict)
+    heartbeat: Callable[[DeliveryStatus], None] | None = None
     stop: StopAfter = field(default_factory=StopAfter)
     pending: dict[str, int] | None = None
     error: BaseException | None = None
     _thread: threading.Thread | None = None
 
     def start(self) -> DeliveryThread:
-        from pipeline.events.delivery import run_delivery
-
         def target() -> None:
             try:
                 self.pending = run_delivery(
-                    self.config, self.outbox_path, SITE, self.stop, environ=self.environ
+                    self.config,
+                    self.outbox_path,
+                    SITE,
+                    self.stop,
+                    self.heartbeat,
+                    environ=self.environ,
                 )
             except BaseException as error:
                 self.error = error
