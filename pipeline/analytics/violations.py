@@ -200,39 +200,9 @@ class ViolationBook:
         events: list[ViolationEvent],
     ) -> TrackView:
         self._move(record, observation, t)
-        for zone in observation.zones:
-            record.last_inside[zone] = t
-        record.last_inside = {
-            zone: since
-            for zone, since in record.last_inside.items()
-            if zone in requirements and t - since <= self.rules.zone_exit_s
-        }
-        zones = tuple(zone for zone in requirements if zone in record.last_inside)
-        required = tuple(
-            item for item in PpeItem if any(item in requirements[zone] for zone in zones)
-        )
+        zones, required = self._membership(record, observation, t, requirements)
+        self._observe_items(record, observation, t, dt, required)
         episode = record.episode
-        for item in PpeItem:
-            state = record.items.get(item)
-            if item not in required:
-                if state is not None and state.state is ItemState.VIOLATION and episode:
-                    episode.end_reason = EndReason.LEFT_ZONE
-                record.items.pop(item, None)
-                continue
-            if state is None:
-                state = record.items[item] = ItemEvidence()
-            before = state.state
-            held = state.held
-            state.observe(observation.evidence.get(item, Evidence.UNJUDGED), t, dt, self.rules)
-            if episode and item in episode.missing and before is ItemState.VIOLATION:
-                if held is Evidence.PRESENT:
-                    episode.seen_s += dt
-                elif held in (Evidence.ABSENT, Evidence.MISSING):
-                    episode.unseen_s += dt
-                if state.state is not ItemState.VIOLATION:
-                    # The presence that ended it says nothing against the episode.
-                    episode.seen_s = max(0.0, episode.seen_s - self.rules.clear_s)
-                    episode.end_reason = EndReason.COMPLIED
         violating = [i for i in required if record.items[i].state is ItemState.VIOLATION]
         calm = all(record.items[i].state is ItemState.COMPLIANT for i in required)
         if not calm:
@@ -264,6 +234,60 @@ class ViolationBook:
             judged={item: record.items[item].judged for item in required},
             alerting=episode is not None and episode.raised_at is not None,
         )
+
+    def _membership(
+        self,
+        record: _Record,
+        observation: Observation,
+        t: float,
+        requirements: Mapping[str, tuple[PpeItem, ...]],
+    ) -> tuple[tuple[str, ...], tuple[PpeItem, ...]]:
+        """(zones the person counts as in, items they require), with the exit hysteresis."""
+        for zone in observation.zones:
+            record.last_inside[zone] = t
+        record.last_inside = {
+            zone: since
+            for zone, since in record.last_inside.items()
+            if zone in requirements and t - since <= self.rules.zone_exit_s
+        }
+        zones = tuple(zone for zone in requirements if zone in record.last_inside)
+        required = tuple(
+            item for item in PpeItem if any(item in requirements[zone] for zone in zones)
+        )
+        return zones, required
+
+    def _observe_items(
+        self,
+        record: _Record,
+        observation: Observation,
+        t: float,
+        dt: float,
+        required: tuple[PpeItem, ...],
+    ) -> None:
+        """Advance each required item; reset those no longer required; note why items of
+        the open episode stopped being violations, and its evidence for the confidence."""
+        episode = record.episode
+        for item in PpeItem:
+            state = record.items.get(item)
+            if item not in required:
+                if state is not None and state.state is ItemState.VIOLATION and episode:
+                    episode.end_reason = EndReason.LEFT_ZONE
+                record.items.pop(item, None)
+                continue
+            if state is None:
+                state = record.items[item] = ItemEvidence()
+            before = state.state
+            held = state.held
+            state.observe(observation.evidence.get(item, Evidence.UNJUDGED), t, dt, self.rules)
+            if episode and item in episode.missing and before is ItemState.VIOLATION:
+                if held is Evidence.PRESENT:
+                    episode.seen_s += dt
+                elif held in (Evidence.ABSENT, Evidence.MISSING):
+                    episode.unseen_s += dt
+                if state.state is not ItemState.VIOLATION:
+                    # The presence that ended it says nothing against the episode.
+                    episode.seen_s = max(0.0, episode.seen_s - self.rules.clear_s)
+                    episode.end_reason = EndReason.COMPLIED
 
     def _move(self, record: _Record, observation: Observation, t: float) -> None:
         elapsed = t - record.last_seen
