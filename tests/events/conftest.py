@@ -9,6 +9,7 @@ redirect).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -161,14 +162,20 @@ class Mosquitto:
 
     folder: Path
     port: int
+    extra: str = ""  # more configuration lines (TLS, password_file, ...)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Mosquitto:
         assert self.process is None, "already running"
         config = self.folder / "mosquitto.conf"
+        anonymous = "false" if "password_file" in self.extra else "true"
+        # Started as root, mosquitto would switch to user mosquitto, who cannot read files in
+        # pytest's private temporary folders (keys, password file).
+        user = "user root\n" if os.geteuid() == 0 else ""
         config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"log_dest file {self.folder / 'mosquitto.log'}\n"
+            user
+            + f"listener {self.port} 127.0.0.1\nallow_anonymous {anonymous}\npersistence false\n"
+            f"log_dest file {self.folder / 'mosquitto.log'}\n{self.extra}"
         )
         self.process = subprocess.Popen(
             [MOSQUITTO or "mosquitto", "-c", str(config)],
@@ -211,7 +218,13 @@ class Subscriber:
     """A paho client that records every message on `topic` (QoS 0: it sends the broker
     nothing back, so a killed broker's last packets to it are not reset away)."""
 
-    def __init__(self, port: int, topic: str) -> None:
+    def __init__(
+        self,
+        port: int,
+        topic: str,
+        ca_file: Path | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.topic = topic
         self.messages: list[tuple[str, bytes, bool]] = []  # topic, payload, retained
@@ -225,6 +238,10 @@ class Subscriber:
         self.client.on_message = self._on_message
         self.client.on_disconnect = lambda *args: self.subscribed.clear()
         self.client.reconnect_delay_set(1, 1)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
+        if credentials is not None:
+            self.client.username_pw_set(*credentials)
 
     def _on_connect(self, client: mqtt.Client, *args: Any) -> None:
         client.subscribe(self.topic, qos=0)
@@ -256,11 +273,11 @@ class Subscriber:
 
 
 @pytest.fixture
-def subscribers() -> Iterator[Callable[[int, str], Subscriber]]:
+def subscribers() -> Iterator[Callable[..., Subscriber]]:
     started: list[Subscriber] = []
 
-    def start(port: int, topic: str) -> Subscriber:
-        subscriber = Subscriber(port, topic).start()
+    def start(port: int, topic: str, **options: Any) -> Subscriber:
+        subscriber = Subscriber(port, topic, **options).start()
         started.append(subscriber)
         return subscriber
 

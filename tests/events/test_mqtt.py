@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from pipeline.config.events import EventsConfig
 from pipeline.events.outbox import Outbox
 from pipeline.events.schema import EventType, build_event
 from tests.events.conftest import (
+    MOSQUITTO,
     SITE,
     DeliveryThread,
     Mosquitto,
     Subscriber,
     TcpGate,
     first_copies,
+    free_port,
     sample_event,
     wait_for,
 )
@@ -49,7 +56,7 @@ def _config(port: int, **mqtt: object) -> EventsConfig:
 def test_events_arrive_on_their_topics_and_the_status_is_retained(
     tmp_path: Path,
     mosquitto: Mosquitto,
-    subscribers: Callable[[int, str], Subscriber],
+    subscribers: Callable[..., Subscriber],
     deliveries: Callable[..., DeliveryThread],
 ) -> None:
     live = subscribers(mosquitto.port, f"vigia/{SITE}/#")
@@ -90,7 +97,7 @@ def test_events_arrive_on_their_topics_and_the_status_is_retained(
 def test_a_broker_killed_mid_run_and_restarted_loses_nothing(
     tmp_path: Path,
     mosquitto: Mosquitto,
-    subscribers: Callable[[int, str], Subscriber],
+    subscribers: Callable[..., Subscriber],
     deliveries: Callable[..., DeliveryThread],
 ) -> None:
     """SIGKILL the broker while events flow, restart it: every event arrives, the ids
@@ -142,3 +149,100 @@ def test_a_broker_killed_mid_run_and_restarted_loses_nothing(
     assert max(durations) < APPEND_BOUND_S
     assert all(json.loads(body)["schema"] == "vigia.event/1" for _, body, _ in subscriber.messages)
     outbox.close()
+
+
+OPENSSL = shutil.which("openssl")
+
+
+def _certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it: (ca, cert, key)."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ca, ca_key = folder / "ca.pem", folder / "ca.key"
+    cert, key, request = folder / "server.pem", folder / "server.key", folder / "server.csr"
+    san = folder / "san.cnf"
+    san.write_text("subjectAltName=IP:127.0.0.1\n")
+    commands = [
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1", "-subj", "/CN=test CA"],
+        ["req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
+        [
+            "x509",
+            "-req",
+            "-in",
+            request,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-extfile",
+            san,
+        ],
+    ]
+    for command in commands:
+        subprocess.run([OPENSSL or "openssl", *map(str, command)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+@pytest.mark.parametrize("password_right", [True, False])
+def test_tls_and_credentials_from_the_environment(
+    tmp_path: Path,
+    subscribers: Callable[..., Subscriber],
+    deliveries: Callable[..., DeliveryThread],
+    caplog: pytest.LogCaptureFixture,
+    password_right: bool,
+) -> None:
+    if MOSQUITTO is None or OPENSSL is None:
+        pytest.skip("needs mosquitto and openssl: apt-get install -y mosquitto openssl")
+    caplog.set_level(logging.DEBUG)
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    ca, cert, key = _certificates(folder)
+    passwords = folder / "passwd"
+    passwords.write_text("")
+    subprocess.run(
+        ["mosquitto_passwd", "-b", str(passwords), "vigia", "s3cret-mq"],
+        check=True,
+        capture_output=True,
+    )
+    broker = Mosquitto(
+        folder,
+        free_port(),
+        extra=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwords}\n",
+    ).start()
+    try:
+        subscriber = subscribers(
+            broker.port, f"vigia/{SITE}/+/events/#", ca_file=ca, credentials=("vigia", "s3cret-mq")
+        )
+        config = _config(
+            broker.port,
+            tls={"enabled": True, "ca_file": str(ca)},
+            username="vigia",
+            password="${MQ_PASSWORD}",
+        ).model_copy(update={"shutdown_timeout": 0.5})
+        path = tmp_path / "outbox.sqlite3"
+        outbox = Outbox(path, config.outbox)
+        events = [sample_event(index) for index in range(5)]
+        for event in events:
+            outbox.append(event)
+        given = "s3cret-mq" if password_right else "wrong-pass-123"
+        delivery = deliveries(config, path, environ={"MQ_PASSWORD": given})
+        if password_right:
+            wait_for(lambda: len(subscriber.events()) == 5, 10, "events over TLS")
+            assert [item["id"] for item in subscriber.events()] == [e.id for e in events]
+            assert delivery.finish() == {"mqtt": 0}
+        else:
+            wait_for(
+                lambda: any("refused the connection" in r.getMessage() for r in caplog.records),
+                10,
+                "the broker's refusal in the log",
+            )
+            assert delivery.finish() == {"mqtt": 5}
+            assert subscriber.events() == []
+        assert all(given not in record.getMessage() for record in caplog.records)
+        outbox.close()
+    finally:
+        broker.stop()

@@ -61,7 +61,7 @@ def test_sigkill_of_the_delivery_process_then_restart_delivers_the_rest(
     tmp_path: Path,
     webhook_server: WebhookServer,
     mosquitto: Mosquitto,
-    subscribers: Callable[[int, str], Subscriber],
+    subscribers: Callable[..., Subscriber],
 ) -> None:
     webhook_server.delay = 0.04  # slow enough that the kill lands mid-run
     config = EventsConfig.model_validate(
