@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -34,6 +35,7 @@ from pipeline.events.schema import Event, EventType, build_event
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 )
+OPENSSL = shutil.which("openssl")
 READY_TIMEOUT = 10.0
 SITE = "plant-a"
 
@@ -151,6 +153,39 @@ def deliveries() -> Iterator[Callable[..., DeliveryThread]]:
 
 def open_outbox(path: Path, config: EventsConfig) -> Outbox:
     return Outbox(path, config.outbox)
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it: (ca, cert, key)."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ca, ca_key = folder / "ca.pem", folder / "ca.key"
+    cert, key, request = folder / "server.pem", folder / "server.key", folder / "server.csr"
+    san = folder / "san.cnf"
+    san.write_text("subjectAltName=IP:127.0.0.1\n")
+    commands = [
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1", "-subj", "/CN=test CA"],
+        ["req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
+        [
+            "x509",
+            "-req",
+            "-in",
+            request,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-extfile",
+            san,
+        ],
+    ]
+    for command in commands:
+        subprocess.run([OPENSSL or "openssl", *map(str, command)], check=True, capture_output=True)
+    return ca, cert, key
 
 
 # --- mosquitto ------------------------------------------------------------------------------
@@ -360,7 +395,8 @@ class WebhookServer:
     """POSTs answered by the current script: `status` (or 500 until `fail_until`),
     after `delay` seconds; `redirect` answers that status with a Location."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        """`tls`: (certificate, key) to serve https."""
         self.received: list[Received] = []  # every request, failed ones included
         self.accepted: list[Received] = []  # those answered 2xx
         self.fail_until = 0.0  # time.monotonic() until which every request gets 500
@@ -396,12 +432,18 @@ class WebhookServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def answer(self, request: Received) -> tuple[int, str | None]:
         with self._lock:

@@ -28,7 +28,7 @@ def test_defaults() -> None:
     assert file.kind is SinkKind.FILE and file.name == "file" and file.fsync
     assert isinstance(mqtt, MqttSinkConfig)
     assert (mqtt.name, mqtt.effective_port, mqtt.topic_prefix) == ("mqtt", 1883, "vigia")
-    tls = MqttSinkConfig(host="broker", tls={"enabled": True})  # type: ignore[arg-type]
+    tls = MqttSinkConfig.model_validate({"host": "broker", "tls": {"enabled": True}})
     assert tls.effective_port == 8883
     assert EventsConfig().sinks == ()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import subprocess
 import threading
 import time
@@ -18,6 +17,7 @@ from pipeline.events.outbox import Outbox
 from pipeline.events.schema import EventType, build_event
 from tests.events.conftest import (
     MOSQUITTO,
+    OPENSSL,
     SITE,
     DeliveryThread,
     Mosquitto,
@@ -25,6 +25,7 @@ from tests.events.conftest import (
     TcpGate,
     first_copies,
     free_port,
+    make_certificates,
     sample_event,
     wait_for,
 )
@@ -151,42 +152,6 @@ def test_a_broker_killed_mid_run_and_restarted_loses_nothing(
     outbox.close()
 
 
-OPENSSL = shutil.which("openssl")
-
-
-def _certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1 signed by it: (ca, cert, key)."""
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    ca, ca_key = folder / "ca.pem", folder / "ca.key"
-    cert, key, request = folder / "server.pem", folder / "server.key", folder / "server.csr"
-    san = folder / "san.cnf"
-    san.write_text("subjectAltName=IP:127.0.0.1\n")
-    commands = [
-        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1", "-subj", "/CN=test CA"],
-        ["req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
-        [
-            "x509",
-            "-req",
-            "-in",
-            request,
-            "-CA",
-            ca,
-            "-CAkey",
-            ca_key,
-            "-CAcreateserial",
-            "-out",
-            cert,
-            "-days",
-            "1",
-            "-extfile",
-            san,
-        ],
-    ]
-    for command in commands:
-        subprocess.run([OPENSSL or "openssl", *map(str, command)], check=True, capture_output=True)
-    return ca, cert, key
-
-
 @pytest.mark.parametrize("password_right", [True, False])
 def test_tls_and_credentials_from_the_environment(
     tmp_path: Path,
@@ -200,7 +165,7 @@ def test_tls_and_credentials_from_the_environment(
     caplog.set_level(logging.DEBUG)
     folder = tmp_path / "broker"
     folder.mkdir()
-    ca, cert, key = _certificates(folder)
+    ca, cert, key = make_certificates(folder)
     passwords = folder / "passwd"
     passwords.write_text("")
     subprocess.run(

@@ -19,9 +19,11 @@ from pipeline.config.events import EventsConfig, WebhookSinkConfig
 from pipeline.events.outbox import Outbox, StoredEvent
 from pipeline.events.webhook_sink import WebhookSink
 from tests.events.conftest import (
+    OPENSSL,
     DeliveryThread,
     WebhookServer,
     first_copies,
+    make_certificates,
     sample_event,
     wait_for,
 )
@@ -244,3 +246,47 @@ def test_credentials_are_masked_in_every_log_line(
     # The event stayed in the outbox for the next start.
     with Outbox(path, config.outbox) as outbox:
         assert [json.loads(e.body)["payload"]["track_id"] for e in outbox.read_after(0, 9)] == [0]
+
+
+def test_a_redirect_to_another_origin_drops_the_credentials(
+    webhook_server: WebhookServer,
+) -> None:
+    other = WebhookServer()
+    try:
+        webhook_server.redirect = (308, other.url("/moved"))
+        sink = _sink(
+            f"http://hookuser:${{HOOK_PASSWORD}}@127.0.0.1:{webhook_server.port}/hook",
+            {"HOOK_PASSWORD": "pw-1", "HOOK_TOKEN": "tok-2", "HOOK_SECRET": "key-3"},
+            headers={"X-Token": "${HOOK_TOKEN}"},
+            secret="${HOOK_SECRET}",
+            allowed_networks=LOOPBACK,
+        )
+        event = _stored(0)
+        assert sink.send([event], threading.Event()).delivered == 1
+        (first,) = webhook_server.received
+        assert first.headers["X-Token"] == "tok-2" and "Authorization" in first.headers
+        (moved,) = other.accepted
+        assert moved.path == "/moved" and moved.body == event.body.encode()
+        assert "X-Token" not in moved.headers and "Authorization" not in moved.headers
+        assert moved.headers["X-Vigia-Event-Id"] == event.id
+        assert moved.headers["X-Vigia-Signature"].startswith("sha256=")
+    finally:
+        other.close()
+
+
+def test_https_webhooks_verify_the_certificate(tmp_path: Path) -> None:
+    if OPENSSL is None:
+        pytest.skip("needs openssl to make a test certificate: apt-get install -y openssl")
+    ca, cert, key = make_certificates(tmp_path)
+    server = WebhookServer(tls=(cert, key))
+    try:
+        trusted = _sink(server.url(), tls_ca_file=str(ca), allowed_networks=LOOPBACK)
+        delivered = _stored(0)
+        assert trusted.send([delivered], threading.Event()).delivered == 1
+        untrusted = _sink(server.url(), allowed_networks=LOOPBACK)  # the system's CAs only
+        result = untrusted.send([_stored(1)], threading.Event())
+        assert result.delivered == 0
+        assert result.error is not None and "CERTIFICATE_VERIFY_FAILED" in result.error
+        assert server.accepted_ids() == [delivered.id]  # the refused one never got through
+    finally:
+        server.close()
