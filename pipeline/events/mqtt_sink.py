@@ -173,6 +173,10 @@ class MqttSink:
 
     def send(self, events: Sequence[StoredEvent], abort: threading.Event) -> Delivery:
         window = events[: self.config.in_flight]
+        if window:
+            # Awaited events before this batch were dropped from a full outbox: forget them.
+            for seq in [seq for seq in self._waiting if seq < window[0].seq]:
+                del self._waiting[seq]
         for event in window:
             if event.seq in self._waiting:
                 continue  # published before and still awaited: paho re-sends it, not us
