@@ -38,6 +38,7 @@ again after a restart keep its id.
 from pipeline.events.delivery import DeliveryCrashed, DeliveryStatus, SinkStatus, run_delivery
 from pipeline.events.emitter import EventEmitter
 from pipeline.events.outbox import (
+    OUTBOX_FILE,
     Appended,
     AppendOutcome,
     Outbox,
@@ -57,6 +58,7 @@ from pipeline.events.schema import (
 )
 
 __all__ = [
+    "OUTBOX_FILE",
     "SCHEMA",
     "AppendOutcome",
     "Appended",

@@ -48,6 +48,7 @@ from pipeline.events.schema import Event, EventType
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+OUTBOX_FILE = "outbox.sqlite3"  # inside the events folder (config.events.events_directory)
 FULL_WARNING_INTERVAL = 60.0  # seconds between "outbox full" warnings of one writer
 PRUNE_CHUNK = 1000  # events deleted per transaction, so writers never wait long
 _SCHEMA = (
