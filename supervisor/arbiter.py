@@ -149,7 +149,8 @@ class Supervisor:
                 layout=self.layout,
                 class_names=plan.models.class_names,
                 model_names=plan.models.model_names,
-                polygons=plan.polygons[index],
+                roles=plan.roles,
+                zones=plan.zones[index],
                 run_dir=self.options.run_dir,
             )
             specs.append(ChildSpec(camera.id, camera_main, task))

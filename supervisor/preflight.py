@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.analytics import ClassRoles, ZoneSpec, load_prompts, load_roi_file, zone_specs
+from pipeline.analytics.zones import unused_zone_rules
 from pipeline.config import ConfigError, SiteConfig
 from pipeline.config.models import FileSource
-from pipeline.config.regions import Polygon, load_prompt_classes, load_roi_polygons
 from pipeline.infer.backends import ModelLoadError
 from pipeline.infer.model_spec import ModelSpec, read_model_spec
 from pipeline.infer.site_models import SiteModels, plan_models
@@ -35,7 +36,8 @@ class SitePlan:
     config: SiteConfig
     config_path: Path
     models: SiteModels
-    polygons: tuple[tuple[Polygon, ...], ...]  # per camera, in config order
+    roles: ClassRoles  # what each site-wide class proves (person, helmet, no helmet...)
+    zones: tuple[tuple[ZoneSpec, ...], ...]  # per camera, in config order
 
 
 def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
@@ -50,32 +52,45 @@ def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
             hint = missing_file_hint(model.path) if not model.path.exists() else ""
             problems.append(f"{config_path} {key}: {error}{hint}")
     models = plan_models(config.detectors, specs) if len(specs) == len(config.detectors) else None
-    if models is not None and config.prompts is not None:
+    roles: ClassRoles | None = None
+    if models is not None:
         try:
-            classes = load_prompt_classes(config.prompts)
-            known = dict.fromkeys(name for spec in specs for name in spec.class_names)
-            unknown = [name for name in classes if name not in known]
-            if unknown:
-                problems.append(
-                    f"{config.prompts}: classes {', '.join(unknown)} are not in the "
-                    f"model{'s' if len(specs) > 1 else ''} ({', '.join(known)}); "
-                    "re-export the model with these prompts"
-                )
+            roles = (
+                load_prompts(config.prompts).resolve(models.class_names)
+                if config.prompts is not None
+                else ClassRoles.from_names(models.class_names)
+            )
         except ConfigError as error:
             problems.extend(error.problems)
-    polygons: list[tuple[Polygon, ...]] = []
+    zones: list[tuple[ZoneSpec, ...]] = []
+    used: set[str] = set()
     for index, camera in enumerate(config.cameras):
         roi = camera.roi or config.roi
         names = camera.roi_polys if camera.roi_polys is not None else config.roi_polys
+        camera_zones: tuple[ZoneSpec, ...] = ()
         try:
-            polygons.append(load_roi_polygons(roi, names) if roi is not None else ())
+            polygons = load_roi_file(roi).select(names) if roi is not None else ()
+            camera_zones = zone_specs(polygons, config.compliance)
+            used.update(polygon.name for polygon in polygons)
         except ConfigError as error:
             problems.extend(f"cameras[{index}] ({camera.id}): {p}" for p in error.problems)
+        zones.append(camera_zones)
+        if roles is not None:
+            problems.extend(
+                f"cameras[{index}] ({camera.id}): zone {zone.name} ({zone.where}) requires a "
+                f"{item.value}, but no class of the models proves one (classes: "
+                f"{', '.join(roles.class_names)}); name the class in the prompts file or "
+                "change the zone's `require:`"
+                for zone in camera_zones
+                for item in zone.require
+                if not roles.watches(item)
+            )
         if isinstance(camera.source, FileSource) and not camera.source.path.is_file():
             problems.append(
                 f"{config_path} cameras[{index}].source.path: {camera.source.path} not found"
                 f"{missing_file_hint(camera.source.path)}"
             )
-    if problems or models is None:
+    problems.extend(unused_zone_rules(config.compliance, used))
+    if problems or models is None or roles is None:
         raise ConfigError(problems)
-    return SitePlan(config, config_path, models, tuple(polygons))
+    return SitePlan(config, config_path, models, roles, tuple(zones))

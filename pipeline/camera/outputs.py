@@ -1,4 +1,4 @@
-"""What a camera leaves behind: the annotated recording and `detections` lines (JSONL)."""
+"""What a camera leaves behind: the annotated recording, `detections` and `events` lines."""
 
 from __future__ import annotations
 
@@ -63,12 +63,28 @@ class Recorder:
             self._writer = None
 
 
-class DetectionsLog:
-    """Appends one JSON line per sampled frame to a file that all cameras share.
+class JsonLines:
+    """Appends JSON lines to a file that every camera shares (`detections.jsonl`,
+    `events.jsonl`).
 
     Each line goes out in a single `write()` on an O_APPEND descriptor, which Linux keeps
     whole against concurrent appends from other processes.
     """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def append(self, record: dict[str, object]) -> None:
+        os.write(self._fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class DetectionsLog(JsonLines):
+    """One `detections` line per sampled frame."""
 
     def __init__(
         self,
@@ -77,8 +93,7 @@ class DetectionsLog:
         class_names: Sequence[str],
         model_names: Sequence[str],
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        super().__init__(path)
         self._camera_id = camera_id
         self._class_names = list(class_names)
         self._model_names = list(model_names)
@@ -102,7 +117,7 @@ class DetectionsLog:
             "latency_ms": round(latency_ms, 1),
             "detections": [self._detection(detections, index) for index in range(len(detections))],
         }
-        os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())
+        self.append(line)
 
     def _detection(self, detections: Detections, index: int) -> dict[str, object]:
         class_id, model = int(detections.class_id[index]), int(detections.model_index[index])
@@ -115,9 +130,6 @@ class DetectionsLog:
         if detections.track_id[index] != NO_TRACK:
             entry["track"] = int(detections.track_id[index])
         return entry
-
-    def close(self) -> None:
-        os.close(self._fd)
 
 
 def _name(names: Sequence[str], index: int) -> str:

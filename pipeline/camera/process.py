@@ -19,15 +19,16 @@ from pathlib import Path
 
 import cv2
 
+from pipeline.analytics import ClassRoles, ZoneSpec
 from pipeline.camera.capture import Capture
+from pipeline.camera.compliance_feed import ComplianceFeed
 from pipeline.camera.draw import annotate
 from pipeline.camera.inflight import InFlight
-from pipeline.camera.outputs import DetectionsLog, Recorder, next_free_path
+from pipeline.camera.outputs import DetectionsLog, JsonLines, Recorder, next_free_path
 from pipeline.camera.pacing import Decimator
 from pipeline.camera.ring_writer import RingWriter
 from pipeline.camera.sources import CapturedFrame, SourceError
 from pipeline.config.models import CameraConfig, SiteConfig
-from pipeline.config.regions import Polygon
 from pipeline.lifecycle import ExitCode, StopFlag, install_stop_signals
 from pipeline.logs import log_to_supervisor
 from pipeline.metering import WindowMeter
@@ -53,7 +54,8 @@ class CameraTask:
     layout: SiteLayout  # segment names, ring geometry per view, board rows
     class_names: tuple[str, ...]  # site-wide class ids -> names
     model_names: tuple[str, ...]  # model index -> name
-    polygons: tuple[Polygon, ...]
+    roles: ClassRoles  # what each class proves (person, helmet, no helmet, ...)
+    zones: tuple[ZoneSpec, ...]  # this camera's zones and what each requires
     run_dir: Path
 
 
@@ -85,6 +87,8 @@ class CameraWorker:
         self.done = WindowMeter()
         self.recorder: Recorder | None = None
         self.detections_log: DetectionsLog | None = None
+        self.events_log: JsonLines | None = None
+        self.compliance: ComplianceFeed | None = None
         self.done_count = 0
         self.overwritten = 0  # capture.overwritten already counted on the board
         self.outputs_opened = False
@@ -175,10 +179,12 @@ class CameraWorker:
 
     def _on_result(self, frame: CapturedFrame, seq: int, result: Result) -> None:
         latency_ms = (time.monotonic() - frame.captured_at) * 1000
-        detections = result.detections
+        assert self.compliance is not None  # opened with the outputs, at the first frame
+        analysis = self.compliance.update(frame, result.detections)
+        detections = analysis.detections  # persons now carry their track ids
         if self.recorder is not None:
-            annotated = annotate(frame.image, detections, self.task.class_names, self.task.polygons)
-            self.recorder.write(annotated)
+            task = self.task
+            self.recorder.write(annotate(frame.image, analysis, task.roles, task.class_names))
         if (
             self.detections_log is not None
             and self.done_count % self.task.site.detections_log.every_n_frames == 0
@@ -211,13 +217,30 @@ class CameraWorker:
         given_up = self.in_flight.clear()
         if given_up:
             self.row.dropped_stale += given_up
+        if self.compliance is not None:
+            self.compliance.close()
 
     def _open_outputs(self, source_fps: float | None) -> None:
         """At the first frame, once the source's rate is known."""
         self.outputs_opened = True
-        site, camera = self.task.site, self.task.camera
+        task = self.task
+        site, camera = task.site, task.camera
         fps = camera.target_fps or source_fps or 25.0
         self.row.fps_target = fps
+        self.events_log = JsonLines(task.run_dir / "events.jsonl")
+        view = task.layout.views[0]
+        self.compliance = ComplianceFeed(
+            site,
+            camera,
+            task.zones,
+            task.roles,
+            task.run_dir.name,
+            fps,
+            source_fps or fps,
+            (view.width, view.height),
+            self.events_log,
+            self.row,
+        )
         if site.recording.enabled:
             path = next_free_path(self.task.run_dir / "recordings", camera.id, ".mp4")
             self.recorder = Recorder(path, fps, site.recording.fourcc)
@@ -230,7 +253,7 @@ class CameraWorker:
             )
 
     def _close_outputs(self) -> None:
-        for output in (self.recorder, self.detections_log):
+        for output in (self.recorder, self.detections_log, self.events_log):
             if output is None:
                 continue
             try:

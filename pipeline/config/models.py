@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.camera.urls import check_url_variables, mask_url
+from pipeline.config.compliance import ComplianceConfig
 from pipeline.infer.layouts.layout import Layout, Preprocessing
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
@@ -330,11 +331,51 @@ class SiteConfig(Frozen):
     )
     supervisor_max_restarts: int = Field(5, ge=0, le=1000)
     supervisor_restart_window: float = Field(3600.0, gt=0)
+    supervisor_startsecs: float = Field(
+        1.0,
+        ge=0,
+        le=600,
+        title="Seconds a process must keep beating after its first beat to count as RUNNING",
+    )
+    supervisor_backoff_initial: float = Field(
+        0.5, gt=0, le=600, title="Seconds before the first restart; doubles per restart"
+    )
+    supervisor_backoff_max: float = Field(
+        30.0, gt=0, le=3600, title="Longest restart delay (seconds), jitter included"
+    )
+    supervisor_healthy_period: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        title="Seconds RUNNING after which a process's restart budget and backoff start afresh",
+    )
+    supervisor_fatal_retry: float = Field(
+        3600.0,
+        ge=0,
+        le=30 * 86400,
+        title="Seconds after which a process FATAL from crashing is tried again (0: never)",
+    )
+    supervisor_abort_grace: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        title="Seconds a hung process has after SIGABRT to write its traceback before SIGKILL",
+    )
+    supervisor_inference_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        title="Seconds one model call may take before the inference process counts as hung",
+    )
+    supervisor_shutdown_timeout: float = Field(
+        30.0, gt=0, le=600, title="Seconds a clean stop may take before what is left is killed"
+    )
     model: ModelConfig | None = Field(None, title="The site's one detector (or use models:)")
     models: tuple[ModelConfig, ...] | None = Field(
         None, min_length=1, max_length=8, title="Several detectors, all run on every batch"
     )
     onnxruntime: OnnxRuntimeConfig = OnnxRuntimeConfig()
+    compliance: ComplianceConfig = ComplianceConfig()
     inference: InferenceConfig = InferenceConfig()
     transport: TransportConfig = TransportConfig()
     recording: RecordingConfig = RecordingConfig()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.analytics import ClassRoles
 from pipeline.camera.process import CameraTask, camera_main
 from pipeline.config.models import SiteConfig
 from pipeline.lifecycle import ExitCode
@@ -83,7 +84,10 @@ def camera_run(
                 "cameras": [{"id": "CAM063", "source": source}],
             }
         )
-        task = CameraTask(site, site.cameras[0], 0, layout, ("person",), ("demo",), (), tmp_path)
+        roles = ClassRoles.from_names(("person",))
+        task = CameraTask(
+            site, site.cameras[0], 0, layout, ("person",), ("demo",), roles, (), tmp_path
+        )
         parent, child = mp.Pipe(duplex=False)
         process = mp.get_context("spawn").Process(target=camera_main, args=(task, child))
         process.start()

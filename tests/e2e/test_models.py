@@ -22,6 +22,7 @@ models:
   - name: hats
     path: {rtdetr}
     class_names: [hard hat, head]
+compliance: {{default_require: [helmet]}}  # no model here finds vests
 inference: {{max_batch: 2, max_wait_ms: 20}}
 recording: {{enabled: false}}
 cameras:

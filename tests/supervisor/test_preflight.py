@@ -44,7 +44,8 @@ def test_good_site_is_planned_with_model_spec_and_polygons(tmp_path):
     assert model.spec.class_names == ("person", "helmet", "vest")
     assert model.spec.layout.layout.value == "yolo"
     assert plan.models.class_names == ("person", "helmet", "vest")
-    assert [[p.name for p in polygons] for polygons in plan.polygons] == [["other"], ["other"]]
+    assert [[zone.name for zone in zones] for zones in plan.zones] == [["other"], ["other"]]
+    assert [role.value for role in plan.roles.roles] == ["person", "helmet", "vest"]
 
 
 def test_missing_model_and_video_are_reported_together(tmp_path):
@@ -57,19 +58,38 @@ def test_missing_model_and_video_are_reported_together(tmp_path):
 
 def test_prompt_classes_unknown_to_the_model(tmp_path):
     prompts = tmp_path / "prompts.yaml"
-    prompts.write_text("classes:\n  person: [worker]\n  goggles: [safety goggles]\n")
+    prompts.write_text(
+        "classes:\n  person: [worker]\n  goggles: {role: ignore, prompts: [safety goggles]}\n"
+    )
     assert problems(site(tmp_path, prompts=str(prompts))) == [
-        f"{prompts}: classes goggles are not in the model (person, helmet, vest); re-export the model with these prompts"
+        f"{prompts}:3 classes.goggles: the model has no class 'goggles' (nor its prompts); its "
+        "classes are 'person', 'helmet', 'vest'. Fix the name or re-export the model with these "
+        "prompts"
     ]
+
+
+def test_a_zone_that_requires_what_no_class_proves(tmp_path):
+    """A zone requiring a vest on a site whose models find no vest would never alert."""
+    path = site(tmp_path)
+    text = path.read_text().replace("model: {", "model: {classes: [person, helmet], ")
+    path.write_text(text)
+    found = problems(path)
+    assert len(found) == 2 and all(
+        "requires a vest, but no class of the models" in p for p in found
+    )
 
 
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ('{"zone": [[0, 0], [1, 1]]}', "polygon 'zone' needs at least 3 [x, y] points"),
-        ('{"zone": [[0, 0], [1, "a"], [2, 2]]}', "polygon 'zone' has a point that is not a number"),
-        ('{"zone": [[0, 0], [1, 1], [2, 2]],}', "not valid JSON"),
-        ('{"zone": [[0, 0], [1, 0], [1, 1]]}', "no polygon named gate; the file has: zone"),
+        ('{"gate": [[0, 0], [1, 1]]}', "polygon 'gate' needs at least 3 [x, y] points"),
+        (
+            '{"gate": [[0, 0], [1, "a"], [2, 2]]}',
+            "polygon 'gate' point 1 is [1, \"a\"], not [x, y]",
+        ),
+        ('{"gate": [[0, 0], [1, 1], [2, 2]],}', "not valid JSON"),
+        ('{"zone": [[0, 0], [10, 0], [10, 10]]}', "no polygon named 'gate'; the file has: zone"),
+        ('{"gate": [[0, 0], [10, 10], [10, 0], [0, 10]]}', "polygon 'gate' crosses itself"),
     ],
 )
 def test_roi_file_mistakes_name_the_camera_and_file(tmp_path, content, expected):
