@@ -17,7 +17,7 @@ Python reprs); these `vigia_*` keys sit beside them so that the runtime never ha
   vigia_nms            JSON {"conf", "iou", "max_det"} of an `nms=True` export, else null
   vigia_prompts        JSON {class: [prompts]} baked into a YOLO-World export, else null
   vigia_parity         JSON {"max_abs_diff", "tolerance", "images", "rows_compared",
-                       "rows_unmatched"}: ONNX Runtime against the source PyTorch model at
+                       "rows_unmatched", "rows_unstable"}: ONNX Runtime against the source PyTorch model at
                        export (export/ultralytics/parity.py)
   vigia_source         the checkpoint or architecture file's name
 
@@ -85,6 +85,7 @@ class Parity:
     images: int
     rows_compared: int
     rows_unmatched: int
+    rows_unstable: int  # rows the source model itself loses when its input moves by 1e-6
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def wake(network: Any) -> None:
 
 def class_score_layers(network: Any) -> list[Any]:
     """The layers whose outputs are class logits: Detect's last class convolutions,
-    YOLO-World's contrastive heads, RT-DETR's encoder and decoder score heads."""
+    YOLO-World's contrastive heads, RT-DETR's decoder score heads."""
     from ultralytics.nn.modules.head import Detect, RTDETRDecoder, WorldDetect
 
     head = network.model[-1]
@@ -136,7 +136,9 @@ def class_score_layers(network: Any) -> list[Any]:
     if isinstance(head, Detect):
         return [branch[-1] for branch in head.cv3]
     if isinstance(head, RTDETRDecoder):
-        return [head.enc_score_head, *head.dec_score_head]
+        # Not the encoder's score head: it picks the 300 queries by top-k, and spread scores
+        # there make near-ties at the cut that change every query through self-attention.
+        return list(head.dec_score_head)
     raise TypeError(f"no class-score layers known for a {type(head).__name__} head")
 
 

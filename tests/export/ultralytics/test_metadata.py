@@ -28,7 +28,7 @@ CASES = {
         4,
         "yolov8s.pt",
         nms=NmsSettings(0.25, 0.7, 300),
-        parity=Parity(1.5e-4, 2e-3, 2, 600, 3),
+        parity=Parity(1.5e-4, 2e-3, 2, 600, 3, 0),
     ),
     "rtdetr fixed 4": VigiaMetadata(
         ExportLayout.RTDETR, ("person",), (640, 640), False, 4, "rtdetr-l.pt"
