@@ -152,6 +152,7 @@ class Supervisor:
                 roles=plan.roles,
                 zones=plan.zones[index],
                 run_dir=self.options.run_dir,
+                outbox=plan.outbox,
             )
             specs.append(ChildSpec(camera.id, camera_main, task))
         now = time.monotonic()

@@ -3,13 +3,16 @@ the model file and its classes, the prompts and ROI files, the video files."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.analytics import ClassRoles, ZoneSpec, load_prompts, load_roi_file, zone_specs
 from pipeline.analytics.zones import unused_zone_rules
 from pipeline.config import ConfigError, SiteConfig
+from pipeline.config.events import events_directory
 from pipeline.config.models import FileSource
+from pipeline.events.outbox import OUTBOX_FILE, Outbox, OutboxError
 from pipeline.infer.backends import ModelLoadError
 from pipeline.infer.model_spec import ModelSpec, read_model_spec
 from pipeline.infer.site_models import SiteModels, plan_models
@@ -38,6 +41,7 @@ class SitePlan:
     models: SiteModels
     roles: ClassRoles  # what each site-wide class proves (person, helmet, no helmet...)
     zones: tuple[tuple[ZoneSpec, ...], ...]  # per camera, in config order
+    outbox: Path | None = None  # the events outbox, when the site has sinks
 
 
 def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
@@ -91,6 +95,35 @@ def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
                 f"{missing_file_hint(camera.source.path)}"
             )
     problems.extend(unused_zone_rules(config.compliance, used))
+    problems.extend(_events_problems(config, config_path))
     if problems or models is None or roles is None:
         raise ConfigError(problems)
-    return SitePlan(config, config_path, models, roles, tuple(zones))
+    outbox = None
+    if config.events.sinks:
+        outbox = _open_outbox(config)
+    return SitePlan(config, config_path, models, roles, tuple(zones), outbox)
+
+
+def _events_problems(config: SiteConfig, config_path: Path) -> list[str]:
+    """Secrets of the sinks that are not set: found now, not when an event is delivered."""
+    return [
+        f"{config_path} events.sinks: environment variable {name} is not set (the sinks use "
+        f"${{{name}}}); export it before starting the site"
+        for name in config.events.variables()
+        if name not in os.environ
+    ]
+
+
+def _open_outbox(config: SiteConfig) -> Path:
+    """Create the outbox (or open the one a previous run left, with what it still holds) so
+    that a folder that cannot hold it is refused before anything starts."""
+    folder = events_directory(config.events, config.site, config.output_dir)
+    path = folder / OUTBOX_FILE
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        Outbox(path, config.events.outbox).close()
+    except (OSError, OutboxError) as error:
+        raise ConfigError(
+            [f"events.directory: cannot keep the outbox at {path}: {error}"]
+        ) from None
+    return path

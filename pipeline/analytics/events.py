@@ -89,7 +89,7 @@ class ViolationEvent:
         if clock_offset is not None:
             for key in ("started_at", "raised_at", "ended_at", "time"):
                 value = getattr(self, key)
-                record[f"{key}_utc"] = None if value is None else _utc(value + clock_offset)
+                record[f"{key}_utc"] = None if value is None else utc_iso(value + clock_offset)
         return record
 
 
@@ -98,6 +98,6 @@ def episode_id(source: EventSource, track_id: int, raised_at: float) -> str:
     return str(uuid.uuid5(_NAMESPACE, name))
 
 
-def _utc(unix_time: float) -> str:
+def utc_iso(unix_time: float) -> str:
     moment = datetime.fromtimestamp(unix_time, tz=timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -8,12 +8,22 @@ from __future__ import annotations
 import logging
 import time
 
-from pipeline.analytics import ComplianceMonitor, EventKind, EventSource, FrameAnalysis, ZoneSpec
+from pipeline.analytics import (
+    ComplianceMonitor,
+    EventKind,
+    EventSource,
+    FrameAnalysis,
+    ViolationEvent,
+    ZoneSpec,
+)
+from pipeline.analytics.events import utc_iso
 from pipeline.analytics.roles import ClassRoles
 from pipeline.camera.outputs import JsonLines
 from pipeline.camera.sources import CapturedFrame
 from pipeline.config.models import CameraConfig, FileSource, SiteConfig, SyntheticSource
 from pipeline.detections import Detections
+from pipeline.events.emitter import EventEmitter
+from pipeline.events.schema import EventType
 from pipeline.shm.board import BoardRow
 
 logger = logging.getLogger(__name__)
@@ -35,6 +45,7 @@ class ComplianceFeed:
         input_size: tuple[int, int],
         events: JsonLines | None,
         row: BoardRow,
+        emitter: EventEmitter | None = None,
     ) -> None:
         self.monitor = ComplianceMonitor(
             EventSource(site.site, camera.id, run_id),
@@ -49,6 +60,7 @@ class ComplianceFeed:
         self._source_clock = isinstance(camera.source, FileSource | SyntheticSource)
         self._source_fps = source_fps
         self._events = events
+        self._emitter = emitter
         self._row = row
         self._last_t: float | None = None
         self._clock_offset = time.time() - time.monotonic()  # camera timeline -> Unix time
@@ -80,7 +92,7 @@ class ComplianceFeed:
             self._emit(self.monitor.close(self._last_t + 1e-6))
         self._row.violations_open = 0
 
-    def _emit(self, events: tuple) -> None:
+    def _emit(self, events: tuple[ViolationEvent, ...]) -> None:
         for event in events:
             if event.kind is EventKind.START:
                 self._row.violations_total += 1
@@ -101,3 +113,26 @@ class ComplianceFeed:
                 )
             if self._events is not None:
                 self._events.append(event.to_json(self._clock_offset))
+            if self._emitter is not None:
+                self._deliver(event)
+
+    def _deliver(self, event: ViolationEvent) -> None:
+        """Into the outbox for the site's sinks (MQTT, webhooks...): stored before anyone is
+        told, delivered by the delivery process. The episode and kind make the id, so a start
+        emitted twice is stored once."""
+        assert self._emitter is not None
+        offset = self._clock_offset
+        payload: dict[str, object] = {
+            "zone": event.zone,
+            "track_id": max(event.track_id, 0),
+            "missing": [item.value for item in event.missing],
+            "started_at": utc_iso(event.started_at + offset),
+            "confidence": min(1.0, max(0.0, event.confidence)),
+            "box": list(event.box),
+        }
+        kind = EventType.VIOLATION_START
+        if event.kind is EventKind.END and event.ended_at is not None:
+            kind = EventType.VIOLATION_END
+            payload["ended_at"] = utc_iso(event.ended_at + offset)
+            payload["duration_s"] = max(0.0, event.ended_at - event.started_at)
+        self._emitter.emit(kind, payload, key=(event.episode_id,), when=event.time + offset)

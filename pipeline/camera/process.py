@@ -29,6 +29,9 @@ from pipeline.camera.pacing import Decimator
 from pipeline.camera.ring_writer import RingWriter
 from pipeline.camera.sources import CapturedFrame, SourceError
 from pipeline.config.models import CameraConfig, SiteConfig
+from pipeline.events.emitter import EventEmitter
+from pipeline.events.outbox import Outbox
+from pipeline.events.schema import EventType
 from pipeline.lifecycle import ExitCode, StopFlag, install_stop_signals
 from pipeline.logs import log_to_supervisor
 from pipeline.metering import WindowMeter
@@ -38,6 +41,7 @@ from pipeline.shm.states import StreamState
 
 logger = logging.getLogger(__name__)
 
+LOST = (StreamState.STALLED, StreamState.RECONNECTING, StreamState.OFFLINE)
 IDLE_SLEEP = 0.002  # seconds between polls when neither a frame nor a result is due
 # Letterboxing and drawing run on the loop's own thread: with a pool per camera process, N
 # cameras would start N pools on the same cores. (FFmpeg's decoding threads are separate.)
@@ -57,6 +61,7 @@ class CameraTask:
     roles: ClassRoles  # what each class proves (person, helmet, no helmet, ...)
     zones: tuple[ZoneSpec, ...]  # this camera's zones and what each requires
     run_dir: Path
+    outbox: Path | None = None  # the events outbox, when the site has sinks
 
 
 def camera_main(task: CameraTask, log_pipe: Connection) -> None:
@@ -89,6 +94,12 @@ class CameraWorker:
         self.detections_log: DetectionsLog | None = None
         self.events_log: JsonLines | None = None
         self.compliance: ComplianceFeed | None = None
+        self.emitter = (  # opened here, after spawn: SQLite connections do not cross a fork
+            EventEmitter(Outbox(task.outbox, site.events.outbox), site.site, camera.id)
+            if task.outbox is not None
+            else None
+        )
+        self.offline_since: float | None = None  # the stream dropped (for camera events)
         self.done_count = 0
         self.overwritten = 0  # capture.overwritten already counted on the board
         self.outputs_opened = False
@@ -140,6 +151,8 @@ class CameraWorker:
         return ExitCode.OK  # the file ended (the capture logged it)
 
     def _copy_stream_status(self, capture: Capture) -> None:
+        if capture.state is not self.row.stream_state:
+            self._on_stream_change(self.row.stream_state, capture.state)
         self.row.stream_state = capture.state
         self.row.reconnects = capture.reconnects
         self.row.decode_errors = capture.decode_errors
@@ -150,6 +163,19 @@ class CameraWorker:
             self.row.frames_in += overwritten - self.overwritten
             self.row.dropped_source += overwritten - self.overwritten
             self.overwritten = overwritten
+
+    def _on_stream_change(self, was: StreamState, now: StreamState) -> None:
+        """camera.offline when a streaming camera loses its stream, camera.online when it
+        streams again (to the site's sinks)."""
+        if self.emitter is None:
+            return
+        if was is StreamState.STREAMING and now in LOST:
+            self.offline_since = time.monotonic()
+            self.emitter.emit(EventType.CAMERA_OFFLINE, {"reason": f"stream {now.name.lower()}"})
+        elif now is StreamState.STREAMING and self.offline_since is not None:
+            offline_s = time.monotonic() - self.offline_since
+            self.offline_since = None
+            self.emitter.emit(EventType.CAMERA_ONLINE, {"offline_s": round(offline_s, 1)})
 
     def _on_frame(self, frame: CapturedFrame, capture: Capture) -> None:
         if not self.outputs_opened:
@@ -228,6 +254,10 @@ class CameraWorker:
         fps = camera.target_fps or source_fps or 25.0
         self.row.fps_target = fps
         self.events_log = JsonLines(task.run_dir / "events.jsonl")
+        if task.outbox is not None:
+            self.emitter = EventEmitter(
+                Outbox(task.outbox, site.events.outbox), site.site, camera.id
+            )
         view = task.layout.views[0]
         self.compliance = ComplianceFeed(
             site,
@@ -240,6 +270,7 @@ class CameraWorker:
             (view.width, view.height),
             self.events_log,
             self.row,
+            self.emitter,
         )
         if site.recording.enabled:
             path = next_free_path(self.task.run_dir / "recordings", camera.id, ".mp4")
@@ -253,7 +284,8 @@ class CameraWorker:
             )
 
     def _close_outputs(self) -> None:
-        for output in (self.recorder, self.detections_log, self.events_log):
+        outbox = self.emitter.outbox if self.emitter is not None else None
+        for output in (self.recorder, self.detections_log, self.events_log, outbox):
             if output is None:
                 continue
             try:

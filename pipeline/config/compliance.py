@@ -22,13 +22,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-class _Section(BaseModel):
-    # The rules of pipeline.config.models.Frozen. Defined here rather than imported: models.py
-    # imports this module for SiteConfig.compliance, so importing back would be circular.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from pipeline.config.frozen import Frozen
 
 
 class PpeItem(str, Enum):
@@ -55,7 +51,7 @@ def _unique_items(items: tuple[PpeItem, ...]) -> tuple[PpeItem, ...]:
     return items
 
 
-class ZoneRule(_Section):
+class ZoneRule(Frozen):
     """What one zone (an ROI polygon, by name) requires."""
 
     require: tuple[PpeItem, ...] | None = Field(
@@ -70,7 +66,7 @@ class ZoneRule(_Section):
         return None if items is None else _unique_items(items)
 
 
-class TrackingConfig(_Section):
+class TrackingConfig(Frozen):
     """The per-camera person tracker (ByteTrack from the `trackers` package)."""
 
     lost_track_s: float = Field(
@@ -96,7 +92,7 @@ class TrackingConfig(_Section):
     )
 
 
-class BoxRegion(_Section):
+class BoxRegion(Frozen):
     """A region of the person box, in fractions of its width (x) and height (y)."""
 
     left: float = Field(ge=-0.5, le=1.5)
@@ -121,7 +117,7 @@ HEAD_REGION = BoxRegion(left=0.0, top=-0.15, right=1.0, bottom=0.3)
 TORSO_REGION = BoxRegion(left=0.0, top=0.1, right=1.0, bottom=0.7)
 
 
-class AssociationConfig(_Section):
+class AssociationConfig(Frozen):
     """Which person a helmet or vest box (or a `head` box) belongs to."""
 
     head: BoxRegion = Field(HEAD_REGION, title="Where helmets (and `head` boxes) must lie")
@@ -143,7 +139,7 @@ class AssociationConfig(_Section):
     )
 
 
-class ViolationRules(_Section):
+class ViolationRules(Frozen):
     """When missing PPE becomes a violation, and when a violation is over."""
 
     min_violation_s: float = Field(
@@ -199,7 +195,7 @@ class ViolationRules(_Section):
         return self
 
 
-class ComplianceConfig(_Section):
+class ComplianceConfig(Frozen):
     default_require: tuple[PpeItem, ...] = Field(
         BOTH_ITEMS, title="PPE required in a zone that `zones:` does not list"
     )

@@ -34,7 +34,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.camera.urls import check_url_variables, mask_url, url_variables
-from pipeline.config.models import Frozen
+from pipeline.config.frozen import Frozen
 
 SINK_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # A secret field holds only a reference: `${NAME}`.

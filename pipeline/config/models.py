@@ -10,17 +10,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.camera.urls import check_url_variables, mask_url
 from pipeline.config.compliance import ComplianceConfig
+from pipeline.config.events import EventsConfig
+from pipeline.config.frozen import Frozen
 from pipeline.infer.layouts.layout import Layout, Preprocessing
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Backend(str, Enum):
@@ -376,6 +374,7 @@ class SiteConfig(Frozen):
     )
     onnxruntime: OnnxRuntimeConfig = OnnxRuntimeConfig()
     compliance: ComplianceConfig = ComplianceConfig()
+    events: EventsConfig = EventsConfig()
     inference: InferenceConfig = InferenceConfig()
     transport: TransportConfig = TransportConfig()
     recording: RecordingConfig = RecordingConfig()
