@@ -1,7 +1,7 @@
 """Fixtures of the events tests: a real mosquitto, a local webhook server, a TCP gate.
 
-mosquitto comes from Debian's `mosquitto` package (`apt-get install -y mosquitto`); tests that
-need it skip, saying so, where it is missing. The webhook server is the standard library's
+mosquitto and openssl come from Debian's packages of the same names (system-packages.txt); a
+test that needs one fails, naming it, where it is missing. The webhook server is the standard library's
 ThreadingHTTPServer on 127.0.0.1, scripted per test (fail with 500 until a time, answer slowly,
 redirect).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -31,11 +30,17 @@ from pipeline.config.events import EventsConfig
 from pipeline.events.delivery import DeliveryStatus, run_delivery
 from pipeline.events.outbox import Outbox
 from pipeline.events.schema import Event, EventType, build_event
+from tests.system import require_program
 
-MOSQUITTO = shutil.which("mosquitto") or (
-    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-)
-OPENSSL = shutil.which("openssl")
+
+def mosquitto_program() -> str:
+    return require_program("mosquitto", "mosquitto", "/usr/sbin/mosquitto")
+
+
+def openssl_program() -> str:
+    return require_program("openssl", "openssl")
+
+
 READY_TIMEOUT = 10.0
 SITE = "plant-a"
 
@@ -184,7 +189,7 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
         ],
     ]
     for command in commands:
-        subprocess.run([OPENSSL or "openssl", *map(str, command)], check=True, capture_output=True)
+        subprocess.run([openssl_program(), *map(str, command)], check=True, capture_output=True)
     return ca, cert, key
 
 
@@ -213,7 +218,7 @@ class Mosquitto:
             f"log_dest file {self.folder / 'mosquitto.log'}\n{self.extra}"
         )
         self.process = subprocess.Popen(
-            [MOSQUITTO or "mosquitto", "-c", str(config)],
+            [mosquitto_program(), "-c", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -240,8 +245,7 @@ class Mosquitto:
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto is not installed: apt-get install -y mosquitto")
+    mosquitto_program()  # a missing broker fails the test, naming the package
     folder = tmp_path / "broker"
     folder.mkdir()
     broker = Mosquitto(folder, free_port()).start()
