@@ -1,4 +1,12 @@
-"""What every child process shares: exit codes the supervisor acts on, and stop signals."""
+"""What every child process shares: exit codes the supervisor acts on, and stop signals.
+
+The same codes are the exit status of the whole site (`python -m pipeline.run`):
+0 stopped on request (SIGINT, SIGTERM, SIGHUP, --duration) or every source finished;
+1 nothing can run: the inference process, or every camera, FATAL after crashing;
+2 bad configuration or too little shared memory, nothing was started;
+3 the model cannot be loaded or does not fit the site;
+4 no camera's source can ever work (every camera OFFLINE, or OFFLINE and finished).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from types import FrameType
 
 class ExitCode(IntEnum):
     OK = 0  # finished (stop requested, or a file source ended): not restarted
-    CRASHED = 1  # unexpected error: restarted by policy
+    CRASHED = 1  # unexpected error: restarted by policy (site: nothing can run any more)
     CONFIG = 2  # bad configuration: never restarted
     MODEL = 3  # the model cannot be loaded or does not fit the site: never restarted
     SOURCE = 4  # the source can never work as configured (e.g. file missing): never restarted
@@ -41,10 +49,11 @@ class StopFlag:
 
 
 def install_stop_signals() -> StopFlag:
-    """SIGTERM asks this child to finish cleanly; SIGINT is left to the supervisor.
+    """SIGTERM asks this child to finish cleanly; SIGINT and SIGHUP are left to the supervisor.
 
-    Ctrl-C reaches the whole foreground process group; only the supervisor decides what it
-    means (first: drain and stop; second: force), so children ignore it.
+    Ctrl-C and a closed terminal reach the whole foreground process group; only the
+    supervisor decides what they mean (first: drain and stop in order; second Ctrl-C: force),
+    so children ignore them.
     """
     stop = StopFlag()
 
@@ -53,4 +62,5 @@ def install_stop_signals() -> StopFlag:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return stop

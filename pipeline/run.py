@@ -2,19 +2,28 @@
 
 The predecessor's flags keep working and override the YAML: --config, --prompts, --roi,
 --roi-polys, --log-file, --heartbeat-timeout, --max-restarts, --restart-window.
-Exit codes: 0 clean stop, 2 bad configuration (nothing was started), 3 the model cannot run.
+
+SIGINT, SIGTERM and SIGHUP (the terminal closed) stop the site cleanly; a second SIGINT or
+SIGTERM forces. Exit codes (pipeline/lifecycle.py, ExitCode): 0 stopped on request or every
+source finished; 1 nothing can run (inference, or every camera, FATAL after crashing);
+2 bad configuration or too little shared memory (nothing was started); 3 the model cannot
+run; 4 no camera's source can work (every camera OFFLINE).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.config import ConfigError, Override, load_site_config
+from pipeline.config import ConfigError, Override
+from pipeline.config.loading import load_site
 from pipeline.lifecycle import ExitCode
 from pipeline.shm.segments import ShmSpaceError
+
+logger = logging.getLogger(__name__)
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -89,10 +98,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m pipeline.run") ->
     from supervisor.arbiter import RunOptions, Supervisor
     from supervisor.logsink import LogSink
     from supervisor.preflight import prepare_site
+    from supervisor.terminal import Terminal
 
     try:
-        config = load_site_config(config_path, overrides_from(args))
-        plan = prepare_site(config, config_path)
+        loaded = load_site(config_path, overrides_from(args))
+        config = loaded.config
+        plan = prepare_site(config, config_path, loaded.locator)
     except ConfigError as error:
         print(f"{prog}: configuration error, nothing started:", file=sys.stderr)
         for problem in error.problems:
@@ -103,20 +114,26 @@ def main(argv: list[str] | None = None, prog: str = "python -m pipeline.run") ->
     run_dir = config.output_dir or Path("runs") / config.site / stamp
     log_file = config.log_file or run_dir / "pipeline.log"
     run_dir.mkdir(parents=True, exist_ok=True)
-    logs = LogSink(log_file)
+    # Nothing but the terminal thread writes to the terminal from here on: a terminal that
+    # stops reading must never stall supervision (supervisor/terminal.py).
+    terminal = Terminal()
+    terminal.start()
+    logs = LogSink(log_file, terminal)
     logs.start()
-    options = RunOptions(run_dir, log_file, args.duration, dashboard=not args.no_dashboard)
-    print(
-        f"{prog}: site {config.site}, {len(config.cameras)} cameras, run folder {run_dir}",
-        flush=True,
+    options = RunOptions(
+        run_dir, log_file, args.duration, dashboard=not args.no_dashboard, terminal=terminal
+    )
+    terminal.status_line(
+        f"{prog}: site {config.site}, {len(config.cameras)} cameras, run folder {run_dir}"
     )
     try:
         return Supervisor(plan, options).run(logs)
     except ShmSpaceError as error:
-        print(f"{prog}: cannot start: {error.strerror}", file=sys.stderr)
+        logger.error("Cannot start: %s", error.strerror)  # pipeline.log and the terminal
         return ExitCode.CONFIG
     finally:
         logs.close()
+        terminal.close()
 
 
 if __name__ == "__main__":

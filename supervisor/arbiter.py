@@ -1,25 +1,27 @@
-"""The supervisor's loop, in the manner of gunicorn's arbiter:
+"""The site's supervisor: creates the shared memory, describes the children, and hands them
+to the supervision loop (supervisor/supervision.py).
 
-    handle signals -> reap exited children -> check heartbeats -> restart what is due
-
-Signal handlers only record the signal. The first SIGINT/SIGTERM starts a clean stop (cameras
-stop producing and drain their in-flight results, recordings are finalized, then inference
-stops); a second SIGINT forces (SIGKILL). Shared memory is unlinked on every way out.
+Signal handlers only record the signal: SIGINT, SIGTERM and SIGHUP (the terminal closed: an
+SSH session dropped, a tmux server killed) start a clean stop; a second SIGINT or SIGTERM
+forces it. Shared memory is unlinked on every way out.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import time
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from pathlib import Path
 from types import FrameType
 
 from pipeline.camera.process import CameraTask, camera_main
+from pipeline.camera.urls import secret_values
+from pipeline.config.models import GStreamerSource, RtspSource
 from pipeline.infer.process import InferenceTask, inference_main
-from pipeline.lifecycle import ExitCode
 from pipeline.logs import INFERENCE_TAG
 from pipeline.shm.board import StatusBoard
 from pipeline.shm.layout import INFERENCE_ROW, SiteLayout
@@ -31,17 +33,19 @@ from pipeline.shm.segments import (
     run_prefix,
     shm_free_bytes,
 )
-from pipeline.shm.states import ProcessState
-from supervisor.children import Child, ChildSpec
+from supervisor.bootstrap import SUPERVISOR_SIGNALS
+from supervisor.children import Child, ChildRole, ChildSpec
 from supervisor.dashboard import StatusView
 from supervisor.logsink import LogSink
+from supervisor.machine import Timing
 from supervisor.policy import RestartPolicy
 from supervisor.preflight import SitePlan
+from supervisor.supervision import Limits, Supervision
+from supervisor.terminal import Terminal
 
 logger = logging.getLogger(__name__)
 
-TICK = 0.1  # seconds per supervisor loop iteration
-KILL_GRACE = 5.0  # seconds a child has to exit after SIGTERM (beyond its own drain time)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class RunOptions:
     log_file: Path
     duration: float | None  # seconds, None: until a signal
     dashboard: bool  # rich live view (only when stdout is a terminal)
+    terminal: Terminal | None = None  # where the view is drawn (None: a new one)
 
 
 class Supervisor:
@@ -57,7 +62,6 @@ class Supervisor:
         self.plan = plan
         self.config = plan.config
         self.options = options
-        self._signals: list[int] = []
         self._context = multiprocessing.get_context("spawn")
         self.layout = SiteLayout(
             segments=SegmentNames(run_prefix(self.config.site)),
@@ -70,43 +74,58 @@ class Supervisor:
         self.children: list[Child] = []
         self._rings: list[FrameRing | ResultRing] = []
         self.board: StatusBoard | None = None
-        self.exit_code = ExitCode.OK
-
-    # -- signals --------------------------------------------------------------------------
+        self.supervision = Supervision(self.children, Limits.of(self.config))
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signals.append(signum)
-
-    def _install_signals(self) -> None:
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
-
-    def _stop_requested(self) -> bool:
-        return bool(self._signals)
-
-    def _forced(self) -> bool:
-        return self._signals.count(signal.SIGINT) >= 2
-
-    # -- lifecycle ------------------------------------------------------------------------
+        self.supervision.request(signum)
 
     def run(self, logs: LogSink) -> int:
-        self._install_signals()
+        """Supervise the site until it is stopped or can run no more; the exit code
+        (pipeline/lifecycle.py: ExitCode)."""
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
+        own_terminal = self.options.terminal is None
+        terminal = self.options.terminal or Terminal()
+        if own_terminal:
+            terminal.start()
         try:
             self._create_segments()
             self._start_children(logs)
             assert self.board is not None
-            tags = [child.tag for child in self.children]
-            view = StatusView(self.config, self.board, tags, self.options.dashboard)
+            view = StatusView(
+                self.config,
+                self.board,
+                [self.children[INFERENCE_ROW].tag, *(c.tag for c in self._cameras())],
+                terminal,
+                self.options.dashboard,
+                services=[(c.tag, c.spec.row) for c in self._role(ChildRole.SERVICE)],
+            )
+            self.supervision.view = view
             with view:
-                self._loop(view)
-                self._shutdown(view)
+                code = self.supervision.run(self.options.duration)
         finally:
+            self._kill_leftovers()
             self._release_segments()
-        return int(self.exit_code)
+            if own_terminal:
+                terminal.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return int(code)
+
+    def _role(self, role: ChildRole) -> list[Child]:
+        return [child for child in self.children if child.spec.role is role]
+
+    def _cameras(self) -> list[Child]:
+        return self._role(ChildRole.CAMERA)
 
     def _create_segments(self) -> None:
-        for name in remove_stale_segments(self.config.site):
-            logger.warning("Removed shared memory left by a killed run: %s", name)
+        remove_stale_segments(self.config.site)  # logs each segment it removes
+        # The resource tracker (a helper process that spawn starts once) must outlive a
+        # closed terminal like the children: start it with SIGHUP and SIGINT blocked.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS)
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         layout = self.layout
         total, free = layout.nbytes(), shm_free_bytes()
         if total > free:
@@ -122,6 +141,8 @@ class Supervisor:
         )
 
     def _release_segments(self) -> None:
+        for child in self.children:
+            child.detach_row()  # views into the board must go before it is unmapped
         for segment in [*self._rings, self.board]:
             if segment is None:
                 continue
@@ -133,12 +154,25 @@ class Supervisor:
         self._rings.clear()
         self.board = None
 
+    def _kill_leftovers(self) -> None:
+        """After an error in the supervisor itself: no child outlives it unsupervised."""
+        for child in self.children:
+            if child.alive:
+                logger.warning("%s: still running at exit; killing it", child.tag)
+                child.kill()
+                if child.process is not None:
+                    child.process.join(2)
+
     def _start_children(self, logs: LogSink) -> None:
         assert self.board is not None
         config, plan = self.config, self.plan
         specs = [
             ChildSpec(
-                INFERENCE_TAG, inference_main, InferenceTask(config, self.layout, plan.models)
+                INFERENCE_TAG,
+                inference_main,
+                InferenceTask(config, self.layout, plan.models),
+                row=INFERENCE_ROW,
+                role=ChildRole.INFERENCE,
             )
         ]
         for index, camera in enumerate(config.cameras):
@@ -154,11 +188,33 @@ class Supervisor:
                 run_dir=self.options.run_dir,
                 outbox=plan.outbox,
             )
-            specs.append(ChildSpec(camera.id, camera_main, task))
+            source = camera.source
+            template = source.url if isinstance(source, RtspSource) else ""
+            template = source.pipeline if isinstance(source, GStreamerSource) else template
+            specs.append(
+                ChildSpec(
+                    camera.id,
+                    camera_main,
+                    task,
+                    row=self.layout.camera_row(index),
+                    role=ChildRole.CAMERA,
+                    secrets=secret_values(template, os.environ),
+                )
+            )
         now = time.monotonic()
-        for row, spec in enumerate(specs):
-            policy = RestartPolicy(config.supervisor_max_restarts, config.supervisor_restart_window)
-            child = Child(spec, self.board.row(row), policy, self._context, logs)
+        timing = Timing(
+            config.supervisor_startsecs,
+            config.supervisor_healthy_period,
+            config.supervisor_fatal_retry,
+        )
+        for spec in specs:
+            policy = RestartPolicy(
+                config.supervisor_max_restarts,
+                config.supervisor_restart_window,
+                first_delay=config.supervisor_backoff_initial,
+                max_delay=config.supervisor_backoff_max,
+            )
+            child = Child(spec, self.board.row(spec.row), policy, timing, self._context, logs)
             child.start(now)
             self.children.append(child)
         logger.info(
@@ -168,93 +224,3 @@ class Supervisor:
             config.supervisor_max_restarts,
             config.supervisor_restart_window,
         )
-
-    def _loop(self, view: StatusView) -> None:
-        started = time.monotonic()
-        duration = self.options.duration
-        while not self._stop_requested():
-            now = time.monotonic()
-            self._reap(now)
-            self._check_heartbeats(now)
-            for child in self.children:
-                if child.restart_due(now):
-                    child.restart(now)
-            if self.children[INFERENCE_ROW].state is ProcessState.FATAL:
-                logger.critical("Inference cannot run; stopping the site")
-                self.exit_code = (
-                    ExitCode.MODEL
-                    if self.children[INFERENCE_ROW].exit_code == ExitCode.MODEL
-                    else ExitCode.CRASHED
-                )
-                return
-            cameras = self.children[INFERENCE_ROW + 1 :]
-            if all(child.state in (ProcessState.STOPPED, ProcessState.FATAL) for child in cameras):
-                logger.info("No camera is running any more; stopping the site")
-                return
-            if duration is not None and now - started >= duration:
-                logger.info("Duration of %.0fs reached; stopping", duration)
-                return
-            view.refresh(now)
-            time.sleep(TICK)
-        logger.info("Stop requested (signal %s)", signal.Signals(self._signals[0]).name)
-
-    def _reap(self, now: float) -> None:
-        for child in self.children:
-            code = child.reap()
-            if code is None:
-                continue
-            if child.state is not ProcessState.STOPPING:
-                how = (
-                    f"was killed by {signal.Signals(-code).name}"
-                    if code < 0
-                    else f"exited with code {code}"
-                )
-                level = logging.INFO if code == 0 else logging.ERROR
-                logger.log(level, "%s: process %s", child.tag, how)
-            child.after_exit(code, now)
-
-    def _check_heartbeats(self, now: float) -> None:
-        """A RUNNING child must beat within the heartbeat timeout; a STARTING one (loading its
-        models: a TensorRT engine can take minutes) within the longer startup allowance."""
-        beat = self.config.supervisor_heartbeat_timeout
-        startup = max(beat, self.config.supervisor_startup_timeout)
-        for child in self.children:
-            if child.state not in (ProcessState.STARTING, ProcessState.RUNNING):
-                continue
-            timeout = startup if child.state is ProcessState.STARTING else beat
-            if child.note_heartbeat(now, timeout) and child.alive:
-                if child.state is ProcessState.STARTING:
-                    logger.warning("%s: did not finish starting within %.0fs", child.tag, timeout)
-                else:
-                    logger.warning("%s: Heartbeat timeout (%.0fs)", child.tag, timeout)
-                child.kill()  # reaped and restarted by policy on a following tick
-
-    def _shutdown(self, view: StatusView) -> None:
-        """Cameras first (they drain in-flight results through a still-running inference),
-        then inference; SIGKILL whatever outlives its grace period or a second SIGINT."""
-        cameras = self.children[INFERENCE_ROW + 1 :]
-        drain = self.config.transport.result_timeout + KILL_GRACE
-        self._stop_and_wait(cameras, drain, view)
-        self._stop_and_wait(self.children[: INFERENCE_ROW + 1], KILL_GRACE, view)
-
-    def _stop_and_wait(self, children: list[Child], grace: float, view: StatusView) -> None:
-        for child in children:
-            child.stop()
-        deadline = time.monotonic() + grace
-        while any(child.alive for child in children):
-            now = time.monotonic()
-            if now >= deadline or self._forced():
-                for child in children:
-                    if child.alive:
-                        logger.warning("%s: did not stop in time; killing it", child.tag)
-                        child.kill()
-                break
-            view.refresh(now)
-            time.sleep(TICK / 2)
-        for child in children:
-            for _ in range(50):  # a SIGKILLed process is gone within milliseconds
-                if child.reap() is not None or child.process is None:
-                    break
-                time.sleep(0.01)
-            if child.state is ProcessState.STOPPING:
-                child.after_exit(child.exit_code or 0, time.monotonic())

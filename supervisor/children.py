@@ -1,11 +1,8 @@
-"""One supervised child: its process, its log pipe, its restart policy and its state.
+"""One supervised child: what it is (ChildSpec), its process, its pipes and its board row.
 
-State machine (written to the status board's `proc_state`):
-    STOPPED --start()--> STARTING --first heartbeat--> RUNNING
-    STARTING/RUNNING --exit or hung--> BACKOFF (restart due later) or FATAL (limit reached,
-        or an exit code that says a restart cannot help)
-    STARTING/RUNNING --exit 0--> STOPPED (finished: a file source ended)
-    any live state --stop()--> STOPPING --reaped--> STOPPED
+Its state lives in a ChildLifecycle (supervisor/machine.py); this module does what the
+states mean to a real process: spawn it, abort it when it hangs (SIGABRT, so that it writes
+the traceback of every thread, then SIGKILL after a grace period), stop it, reap it.
 """
 
 from __future__ import annotations
@@ -14,24 +11,47 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from pipeline.lifecycle import NO_RESTART, ExitCode
-from pipeline.shm.board import BoardRow
+import numpy as np
+
+from pipeline.shm.board import BOARD_DTYPE, BoardRow
 from pipeline.shm.states import ProcessState
+from supervisor.bootstrap import SUPERVISOR_SIGNALS, child_main
 from supervisor.logsink import LogSink
+from supervisor.machine import ChildLifecycle, ExitReason, Timing
 from supervisor.policy import RestartPolicy
 
 logger = logging.getLogger(__name__)
 
 
+class ChildRole(Enum):
+    """What a child means to the site: when it stops, and whether the site can run without it."""
+
+    CAMERA = "camera"  # the site runs while at least one camera can; stopped first
+    SERVICE = "service"  # helps (event delivery): its FATAL is logged, the site runs on
+    INFERENCE = "inference"  # the site cannot run without it: its FATAL ends the site
+
+    @property
+    def stop_order(self) -> int:
+        """Shutdown stage: cameras (drain their results, finalize recordings), then services
+        (flush what the cameras wrote), then inference."""
+        return {ChildRole.CAMERA: 0, ChildRole.SERVICE: 1, ChildRole.INFERENCE: 2}[self]
+
+
 @dataclass(frozen=True)
 class ChildSpec:
+    """A child as the supervisor starts it."""
+
     tag: str  # CAM063, INFERENCE: the log tag and the name in messages
     target: Callable[..., None]  # spawn entry point: target(task, log_pipe)
     task: Any  # picklable task description
+    row: int  # its row of the status board (it writes its heartbeat there)
+    role: ChildRole
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # masked in its native output
 
 
 class Child:
@@ -40,19 +60,26 @@ class Child:
         spec: ChildSpec,
         row: BoardRow,
         policy: RestartPolicy,
+        timing: Timing,
         context: SpawnContext,
         logs: LogSink,
     ) -> None:
         self.spec = spec
         self.row = row
-        self.policy = policy
         self._context = context
         self._logs = logs
         self.process: SpawnProcess | None = None
-        self.restart_at: float | None = None
         self.exit_code: int | None = None
-        self.started_at = 0.0
-        self._set_state(ProcessState.STOPPED)
+        self.aborted_at: float | None = None  # SIGABRT sent (hung), SIGKILL due after grace
+        self._hung: str | None = None
+        self.lifecycle = ChildLifecycle(spec.tag, policy, timing, self._write_state)
+
+    def _write_state(self, state: ProcessState) -> None:
+        self.row.proc_state = state
+
+    def detach_row(self) -> None:
+        """Point `row` at a private record: the board is about to be unmapped."""
+        self.row = BoardRow(np.zeros(1, BOARD_DTYPE)[0])
 
     @property
     def tag(self) -> str:
@@ -60,46 +87,99 @@ class Child:
 
     @property
     def state(self) -> ProcessState:
-        return self._state
-
-    def _set_state(self, state: ProcessState) -> None:
-        self._state = state
-        self.row.proc_state = state
+        return self.lifecycle.state
 
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
     def start(self, now: float) -> None:
+        """Spawn the process (first start, restart, or retry after FATAL)."""
         reader, writer = self._context.Pipe(duplex=False)
+        out_reader, out_writer = self._context.Pipe(duplex=False)
         # The heartbeat starts at spawn time, so a child that hangs while starting is caught.
         self.row.heartbeat = now
+        self.row.model_call_started = 0.0
         process = self._context.Process(
-            target=self.spec.target, args=(self.spec.task, writer), name=self.tag, daemon=False
+            target=child_main,
+            args=(self.spec.target, self.spec.task, writer, out_writer),
+            name=self.tag,
+            daemon=False,
         )
-        process.start()
-        writer.close()  # the child holds the only write end: its death closes the pipe
-        self._logs.add_child(reader, self.tag)
+        # SIG_BLOCK is inherited across fork and exec: the child cannot die of Ctrl-C or a
+        # closed terminal before its bootstrap ignores both. Signals that arrive meanwhile
+        # are delivered to the supervisor once unblocked.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        writer.close()  # the child holds the only write ends: its death closes the pipes
+        out_writer.close()
+        self._logs.add_child(reader, self.tag, output=out_reader, secrets=self.spec.secrets)
         self.process = process
-        self.started_at = now
-        self.restart_at = None
         self.exit_code = None
+        self.aborted_at = None
+        self._hung = None
+        self.lifecycle.started(now)
         self.row.pid = process.pid or 0
-        self._set_state(ProcessState.STARTING)
+        self.row.restarts = self.lifecycle.restarts
+        if self.lifecycle.restarts:
+            logger.info(
+                "%s: restarted (pid %d, restart %d)", self.tag, self.row.pid, self.row.restarts
+            )
 
-    def note_heartbeat(self, now: float, timeout: float) -> bool:
-        """Update STARTING -> RUNNING; True when the heartbeat is older than `timeout`."""
-        age = now - float(self.row.heartbeat)
-        if self._state is ProcessState.STARTING and float(self.row.heartbeat) > self.started_at:
-            self._set_state(ProcessState.RUNNING)
-        return age > timeout
+    def beat(self, now: float) -> None:
+        self.lifecycle.beat(float(self.row.heartbeat), now)
+
+    def abort(self, now: float, why: str) -> None:
+        """The child hangs: SIGABRT makes faulthandler write every thread's traceback (SIGCONT
+        lets a stopped process take it); `escalate()` sends SIGKILL after the grace period."""
+        if self.aborted_at is not None or not self.alive or self.pid is None:
+            return
+        self._hung = why
+        self.aborted_at = now
+        try:
+            os.kill(self.pid, signal.SIGABRT)
+            os.kill(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+    def escalate(self, now: float, grace: float) -> None:
+        """SIGKILL a child that was aborted `grace` seconds ago and is still there."""
+        if self.aborted_at is not None and now - self.aborted_at >= grace and self.alive:
+            logger.warning(
+                "%s: still there %.0fs after SIGABRT; killing it (SIGKILL)", self.tag, grace
+            )
+            self.kill()
+            self.aborted_at = None  # killed: nothing more to escalate
+
+    @property
+    def hung(self) -> bool:
+        return self._hung is not None
 
     def kill(self) -> None:
-        if self.process is not None and self.process.pid is not None and self.alive:
-            os.kill(self.process.pid, signal.SIGKILL)
+        if self.alive and self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
-    def reap(self) -> int | None:
-        """If the process has exited: join it and return its exit code (negative: signal)."""
+    def terminate(self) -> None:
+        """Ask the child to finish cleanly (SIGTERM); a child waiting for its restart stays
+        down."""
+        alive = self.alive and self.pid is not None
+        if alive and self.lifecycle.state in (ProcessState.STARTING, ProcessState.RUNNING):
+            assert self.pid is not None
+            os.kill(self.pid, signal.SIGTERM)
+        self.lifecycle.stop_requested(alive)
+
+    def reap(self) -> ExitReason | None:
+        """If the process has exited: join it and return how it ended."""
         if self.process is None or self.process.is_alive():
             return None
         self.process.join()
@@ -107,56 +187,13 @@ class Child:
         self.process.close()
         self.process = None
         self.exit_code = code
-        return code
+        self.aborted_at = None
+        return ExitReason(code, self._hung)
 
-    def after_exit(self, code: int, now: float) -> None:
-        """Decide what an unrequested exit means: finished, restart later, or give up."""
-        if self._state is ProcessState.STOPPING:
-            self._set_state(ProcessState.STOPPED)
-            return
-        if code == ExitCode.OK:
-            logger.info("%s: finished", self.tag)
-            self._set_state(ProcessState.STOPPED)
-            return
-        if code in NO_RESTART:
-            logger.error(
-                "%s: exited with %s; a restart cannot fix this, not restarting",
-                self.tag,
-                ExitCode(code).name,
-            )
-            self._set_state(ProcessState.FATAL)
-            return
-        delay = self.policy.next_restart_delay(now)
-        if delay is None:
-            logger.critical(
-                "%s: FATAL: %d restarts within %.0fs; not restarting again",
-                self.tag,
-                self.policy.max_restarts,
-                self.policy.window,
-            )
-            self._set_state(ProcessState.FATAL)
-            return
-        self.restart_at = now + delay
-        self._set_state(ProcessState.BACKOFF)
-        logger.warning("%s: restarting in %.1fs", self.tag, delay)
+    def exited(self, reason: ExitReason, now: float) -> None:
+        self.lifecycle.exited(reason, now)
+        if not self.lifecycle.alive:
+            self.row.pid = 0
 
     def restart_due(self, now: float) -> bool:
-        return (
-            self._state is ProcessState.BACKOFF
-            and self.restart_at is not None
-            and now >= self.restart_at
-        )
-
-    def restart(self, now: float) -> None:
-        self.policy.record_restart(now)
-        self.row.restarts += 1
-        self.start(now)
-        logger.info("%s: restarted (pid %d, restart %d)", self.tag, self.row.pid, self.row.restarts)
-
-    def stop(self) -> None:
-        """Ask the child to finish cleanly (SIGTERM); a BACKOFF child simply stays down."""
-        if self.alive and self.process is not None and self.process.pid is not None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            self._set_state(ProcessState.STOPPING)
-        elif self._state is ProcessState.BACKOFF:
-            self._set_state(ProcessState.STOPPED)
+        return self.lifecycle.due(now)

@@ -1,24 +1,26 @@
 """What the operator sees: a rich live view on a terminal, a compact status line otherwise.
 
 Both read only the status board (the supervisor writes each row's process state into it).
+A row whose process is not there (BACKOFF, FATAL, OFFLINE, STOPPED) shows its state and `-`
+for its rates, never its last figures as if it were alive. Drawing happens in the terminal
+thread (supervisor/terminal.py).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from types import TracebackType
 
 import numpy as np
 from rich import box
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Group
 from rich.table import Table
 
 from pipeline.config import SiteConfig
 from pipeline.shm.board import StatusBoard
 from pipeline.shm.states import ProcessState, StreamState
+from supervisor.terminal import Frame, Terminal
 
 STATE_STYLE = {
     ProcessState.RUNNING: "green",
@@ -27,8 +29,18 @@ STATE_STYLE = {
     ProcessState.STOPPING: "magenta",
     ProcessState.STOPPED: "dim",
     ProcessState.FATAL: "bold red",
+    ProcessState.OFFLINE: "red",
 }
-LIVE = (ProcessState.STARTING, ProcessState.RUNNING)
+# Processes whose rates mean something now; other rows show `-` (their last figures are stale).
+LIVE = (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING)
+STREAM_STYLE = {
+    StreamState.STREAMING: "green",
+    StreamState.AUTH_FAILED: "bold red",
+    StreamState.STALLED: "yellow",
+    StreamState.RECONNECTING: "yellow",
+    StreamState.OFFLINE: "red",
+}
+DEAD = "-"
 
 
 def state_name(row: np.void, camera: bool) -> str:
@@ -40,14 +52,26 @@ def state_name(row: np.void, camera: bool) -> str:
 
 
 def _styled_state(row: np.void, camera: bool) -> str:
-    style = STATE_STYLE[ProcessState(int(row["proc_state"]))]
+    state = ProcessState(int(row["proc_state"]))
+    style = STATE_STYLE[state]
+    if camera and state is ProcessState.RUNNING:
+        style = STREAM_STYLE.get(StreamState(int(row["stream_state"])), style)
     return f"[{style}]{state_name(row, camera)}[/]"
 
 
+def is_live(row: np.void) -> bool:
+    """The row's process is there: its rates are current."""
+    return ProcessState(int(row["proc_state"])) in LIVE
+
+
 def _heartbeat_age(row: np.void, now: float) -> str:
-    if ProcessState(int(row["proc_state"])) not in LIVE:
-        return "-"
+    if not is_live(row):
+        return DEAD
     return f"{max(0.0, now - float(row['heartbeat'])):.1f}s"
+
+
+def _live_or_dash(row: np.void, text: str) -> str:
+    return text if is_live(row) else DEAD
 
 
 def count(value: int) -> str:
@@ -74,131 +98,184 @@ def _lost(row: np.void) -> int:
     return int(row["decode_errors"]) + int(row["skipped_frames"])
 
 
-def render(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str], now: float) -> Group:
+def _camera_cells(tag: str, row: np.void, now: float) -> list[str]:
+    live = is_live(row)
+    rates = (
+        [
+            f"{row['fps_in']:.1f}/{row['fps_target']:.0f}",
+            f"{row['fps_done']:.1f}",
+            f"{row['latency_ms']:.0f}ms",
+            str(int(row["detections_last"])),
+            str(int(row["persons"])),
+            str(int(row["violations_open"])),
+        ]
+        if live
+        else [DEAD] * 6
+    )
+    counters = [count(_dropped(row)), count(_lost(row)), count(int(row["restarts"]))]
+    return [tag, _styled_state(row, camera=True), *rates, *counters, _heartbeat_age(row, now)]
+
+
+# Short headers: the view must fit an 80-column terminal. in/tgt: frames per second decoded
+# and the target; done: frames per second answered; lat: capture to answer.
+CAMERA_COLUMNS = (
+    "camera",
+    "state",
+    "in/tgt",
+    "done",
+    "lat",
+    "det",
+    "ppl",
+    "viol",
+    "drop",
+    "lost",
+    "rst",
+    "beat",
+)
+PROCESS_COLUMNS = ("process", "state", "backend", "batch", "img/s", "ms", "torn", "rst", "beat")
+
+
+def render(
+    config: SiteConfig,
+    snapshot: np.ndarray,
+    tags: Sequence[str],
+    now: float,
+    services: Sequence[tuple[str, int]] = (),
+) -> Group:
     """Row 0 of the snapshot is inference, rows 1.. the cameras named by tags[1:], then one
-    row per model of `config`."""
+    row per model of `config`; `services` are other children as (tag, board row).
+    `now` is time.monotonic() seconds (heartbeat ages)."""
     cameras = Table(
         title=f"vigia · {config.site} · {len(tags) - 1} cameras",
         title_justify="left",
         box=box.SIMPLE_HEAD,
-        collapse_padding=True,
+        padding=0,  # the box's own space separates the columns
     )
-    # Short headers: the view must fit an 80-column terminal.
-    for column in (
-        "camera",
-        "state",
-        "fps in/tgt",
-        "done",
-        "latency",
-        "det",
-        "drop",
-        "lost",
-        "rst",
-        "beat",
-    ):
+    for column in CAMERA_COLUMNS:
         cameras.add_column(
             column, justify="left" if column in ("camera", "state") else "right", no_wrap=True
         )
     for index in range(1, len(tags)):
-        row = snapshot[index]
-        cameras.add_row(
-            tags[index],
-            _styled_state(row, camera=True),
-            f"{row['fps_in']:.1f}/{row['fps_target']:.0f}",
-            f"{row['fps_done']:.1f}",
-            f"{row['latency_ms']:.0f} ms",
-            str(int(row["detections_last"])),
-            count(_dropped(row)),
-            count(_lost(row)),
-            count(int(row["restarts"])),
-            _heartbeat_age(row, now),
-        )
+        cameras.add_row(*_camera_cells(tags[index], snapshot[index], now))
     inference = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for column in (
-        "process",
-        "state",
-        "backend",
-        "batch",
-        "img/s",
-        "ms",
-        "torn",
-        "rst",
-        "beat",
-    ):
+    for column in PROCESS_COLUMNS:
         left = column in ("process", "state", "backend")
         inference.add_column(column, justify="left" if left else "right", no_wrap=True)
     row = snapshot[0]
     inference.add_row(
         tags[0],
         _styled_state(row, camera=False),
-        bytes(row["backend"]).decode(errors="replace") or "-",
-        f"{row['batch_mean']:.1f}/{config.inference.max_batch}",
-        f"{row['images_per_s']:.1f}",
-        f"{row['infer_ms']:.0f}",
+        bytes(row["backend"]).decode(errors="replace") or DEAD,
+        _live_or_dash(row, f"{row['batch_mean']:.1f}/{config.inference.max_batch}"),
+        _live_or_dash(row, f"{row['images_per_s']:.1f}"),
+        _live_or_dash(row, f"{row['infer_ms']:.0f}"),
         str(int(row["torn_reads"])),
         str(int(row["restarts"])),
         _heartbeat_age(row, now),
     )
-    live = ProcessState(int(row["proc_state"])) in LIVE
+    live = is_live(row)
     for index, model in enumerate(config.detectors):
         model_row = snapshot[len(tags) + index]
         inference.add_row(
             f" {model.display_name}",
             "model",
-            bytes(model_row["backend"]).decode(errors="replace") or "-",
+            bytes(model_row["backend"]).decode(errors="replace") or DEAD,
             "",
-            f"{model_row['images_per_s']:.1f}" if live else "-",
-            f"{model_row['infer_ms']:.0f}" if live else "-",
+            f"{model_row['images_per_s']:.1f}" if live else DEAD,
+            f"{model_row['infer_ms']:.0f}" if live else DEAD,
             "",
             "",
             "",
+        )
+    for tag, index in services:
+        row = snapshot[index]
+        inference.add_row(
+            tag,
+            _styled_state(row, camera=False),
+            "",
+            "",
+            "",
+            "",
+            "",
+            str(int(row["restarts"])),
+            _heartbeat_age(row, now),
         )
     return Group(cameras, inference)
 
 
-def status_line(config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str]) -> str:
+def status_line(
+    config: SiteConfig,
+    snapshot: np.ndarray,
+    tags: Sequence[str],
+    services: Sequence[tuple[str, int]] = (),
+) -> str:
     """One compact line: inference throughput and each model's latency per batch, then per
-    camera state, fps, detections, drops, losses and restarts."""
+    camera state, fps, detections, persons, open violations, drops, losses and restarts.
+    Rates of a process that is not running are `-`."""
     row = snapshot[0]
+    live = is_live(row)
     models = ", ".join(
-        f"{model.display_name} {snapshot[len(tags) + index]['infer_ms']:.0f} ms"
+        f"{model.display_name} "
+        + (f"{snapshot[len(tags) + index]['infer_ms']:.0f} ms" if live else DEAD)
         for index, model in enumerate(config.detectors)
     )
-    parts = [
-        f"{tags[0]} {state_name(row, False)} {row['images_per_s']:.1f} img/s batch "
-        f"{row['batch_mean']:.1f} ({models})"
-    ]
+    rate = f"{row['images_per_s']:.1f} img/s batch {row['batch_mean']:.1f}" if live else DEAD
+    parts = [f"{tags[0]} {state_name(row, False)} {rate} ({models})"]
     for index in range(1, len(tags)):
         row = snapshot[index]
+        if is_live(row):
+            rates = (
+                f"{row['fps_done']:.1f}/{row['fps_target']:.0f}fps "
+                f"det {int(row['detections_last'])} ppl {int(row['persons'])} "
+                f"viol {int(row['violations_open'])}"
+            )
+        else:
+            rates = DEAD
         parts.append(
-            f"{tags[index]} {state_name(row, True)} {row['fps_done']:.1f}/{row['fps_target']:.0f}fps "
-            f"det {int(row['detections_last'])} drop {_dropped(row)} lost {_lost(row)} "
-            f"rst {int(row['restarts'])}"
+            f"{tags[index]} {state_name(row, True)} {rates} drop {_dropped(row)} "
+            f"lost {_lost(row)} rst {int(row['restarts'])}"
         )
+    parts.extend(
+        f"{tag} {state_name(snapshot[index], False)} rst {int(snapshot[index]['restarts'])}"
+        for tag, index in services
+    )
     return " | ".join(parts)
 
 
 class StatusView:
-    """Context manager; the supervisor loop calls refresh(now) every tick."""
+    """The operator's view of the board: the live dashboard on a terminal, else a status line
+    every `dashboard.status_line_interval` seconds. The supervisor loop calls refresh(now)
+    every tick; it takes a snapshot of the board when one is due and hands it to the terminal
+    thread, so that a terminal that stops reading never stalls the loop."""
 
     def __init__(
-        self, config: SiteConfig, board: StatusBoard, tags: Sequence[str], live: bool
+        self,
+        config: SiteConfig,
+        board: StatusBoard,
+        tags: Sequence[str],
+        terminal: Terminal,
+        live: bool,
+        services: Sequence[tuple[str, int]] = (),
     ) -> None:
         self._config = config
         self._board = board
         self._tags = list(tags)
-        self._live: Live | None = None
-        self._use_live = live and sys.stdout.isatty()
-        if self._use_live:
+        self._services = list(services)
+        self._terminal = terminal
+        self._live = live and terminal.is_terminal
+        if self._live:
             self._period = 1.0 / config.dashboard.refresh_hz
         else:
             self._period = config.dashboard.status_line_interval
         self._next_at = 0.0
 
+    def _frame(self, snapshot: np.ndarray, now: float) -> Frame:
+        config, tags, services = self._config, self._tags, self._services
+        return lambda: render(config, snapshot, tags, now, services)
+
     def __enter__(self) -> StatusView:
-        if self._use_live:
-            self._live = Live(console=Console(), auto_refresh=False)
-            self._live.__enter__()
+        if self._live:
+            self._terminal.begin_live()
             self._next_at = 0.0
         else:
             self._next_at = time.monotonic() + self._period
@@ -209,14 +286,11 @@ class StatusView:
             return
         self._next_at = now + self._period
         snapshot = self._board.snapshot()
-        if self._live is not None:
-            self._live.update(render(self._config, snapshot, self._tags, now), refresh=True)
+        if self._live:
+            self._terminal.show(self._frame(snapshot, now))
         else:
-            print(
-                time.strftime("%H:%M:%S"),
-                status_line(self._config, snapshot, self._tags),
-                flush=True,
-            )
+            line = status_line(self._config, snapshot, self._tags, self._services)
+            self._terminal.status_line(f"{time.strftime('%H:%M:%S')} {line}")
 
     def __exit__(
         self,
@@ -224,9 +298,5 @@ class StatusView:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self._live is not None:
-            snapshot = self._board.snapshot()
-            self._live.update(
-                render(self._config, snapshot, self._tags, time.monotonic()), refresh=True
-            )
-            self._live.__exit__(kind, error, trace)
+        if self._live:
+            self._terminal.end_live(self._frame(self._board.snapshot(), time.monotonic()))

@@ -1,21 +1,28 @@
 """Checks that need more than the YAML itself, done before any process or segment exists:
-the model file and its classes, the prompts and ROI files, the video files."""
+the model file and its classes, the prompts and ROI files, the video files (present, and
+videos), the secrets the camera URLs name. Every problem is listed at once, placed at
+`file:line key.path`."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.analytics import ClassRoles, ZoneSpec, load_prompts, load_roi_file, zone_specs
 from pipeline.analytics.zones import unused_zone_rules
+from pipeline.camera.sources import SourceError, VideoFileSource
+from pipeline.camera.urls import missing_variables
 from pipeline.config import ConfigError, SiteConfig
 from pipeline.config.events import events_directory
-from pipeline.config.models import FileSource
+from pipeline.config.loading import KeyLocator
+from pipeline.config.models import FileSource, GStreamerSource, RtspSource, SourceConfig
 from pipeline.events.outbox import OUTBOX_FILE, Outbox, OutboxError
 from pipeline.infer.backends import ModelLoadError
 from pipeline.infer.model_spec import ModelSpec, read_model_spec
 from pipeline.infer.site_models import SiteModels, plan_models
+from pipeline.yaml_source import KeyPath
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # What the repository's own make targets create, and how to get each back when it is missing.
@@ -44,17 +51,21 @@ class SitePlan:
     outbox: Path | None = None  # the events outbox, when the site has sinks
 
 
-def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
-    """Raises ConfigError listing every problem found."""
+def prepare_site(
+    config: SiteConfig, config_path: Path, locator: KeyLocator | None = None
+) -> SitePlan:
+    """Raises ConfigError listing every problem found, each placed by `locator`
+    (`file:line key.path`; default: the lines of `config_path`)."""
+    where = (locator or KeyLocator.for_file(config_path)).where
     problems: list[str] = []
     specs: list[ModelSpec] = []
     for index, model in enumerate(config.detectors):
-        key = f"models[{index}].path" if config.models is not None else "model.path"
+        key = ("models", index, "path") if config.models is not None else ("model", "path")
         try:
             specs.append(read_model_spec(model))
         except ModelLoadError as error:
             hint = missing_file_hint(model.path) if not model.path.exists() else ""
-            problems.append(f"{config_path} {key}: {error}{hint}")
+            problems.append(f"{where(key)}: {error}{hint}")
     models = plan_models(config.detectors, specs) if len(specs) == len(config.detectors) else None
     roles: ClassRoles | None = None
     if models is not None:
@@ -89,11 +100,7 @@ def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
                 for item in zone.require
                 if not roles.watches(item)
             )
-        if isinstance(camera.source, FileSource) and not camera.source.path.is_file():
-            problems.append(
-                f"{config_path} cameras[{index}].source.path: {camera.source.path} not found"
-                f"{missing_file_hint(camera.source.path)}"
-            )
+        problems.extend(_source_problems(camera.source, ("cameras", index, "source"), where))
     problems.extend(unused_zone_rules(config.compliance, used))
     problems.extend(_events_problems(config, config_path))
     if problems or models is None or roles is None:
@@ -102,6 +109,40 @@ def prepare_site(config: SiteConfig, config_path: Path) -> SitePlan:
     if config.events.sinks:
         outbox = _open_outbox(config)
     return SitePlan(config, config_path, models, roles, tuple(zones), outbox)
+
+
+def _source_problems(
+    source: SourceConfig, key: tuple[str | int, ...], where: Callable[[KeyPath], str]
+) -> list[str]:
+    """What can be known now of a source that could never work: a video file missing or not
+    a video, a ${NAME} secret that is not set."""
+    if isinstance(source, FileSource):
+        if not source.path.is_file():
+            hint = missing_file_hint(source.path)
+            kind = "is a directory, not a video file" if source.path.is_dir() else "not found"
+            return [f"{where((*key, 'path'))}: {source.path} {kind}{hint}"]
+        try:
+            _probe_video(source)
+        except SourceError as error:
+            return [f"{where((*key, 'path'))}: {error}"]
+        return []
+    field = "url" if isinstance(source, RtspSource) else "pipeline"
+    template = source.url if isinstance(source, RtspSource) else ""
+    template = source.pipeline if isinstance(source, GStreamerSource) else template
+    return [
+        f"{where((*key, field))}: environment variable {name} is not set (used as "
+        f"${{{name}}}); export it in the environment that starts vigia"
+        for name in missing_variables(template, os.environ)
+    ]
+
+
+def _probe_video(source: FileSource) -> None:
+    """Open the file and decode its first frame; SourceError when it is not a video."""
+    video = VideoFileSource(source)
+    try:
+        video.read()
+    finally:
+        video.close()
 
 
 def _events_problems(config: SiteConfig, config_path: Path) -> list[str]:

@@ -10,7 +10,8 @@ camera does (freezes, drops off the network, rejects the password, changes resol
 
 States (StreamState): CONNECTING until the first frame arrives (retrying with backoff),
 STREAMING while frames arrive, STALLED once no frame has arrived for `stall_timeout` seconds,
-RECONNECTING from a stall or a lost connection until frames flow again, ENDED when a file
+RECONNECTING from a stall or a lost connection until frames flow again, AUTH_FAILED while
+the server rejects the credentials (retried at the slowest interval), ENDED when a file
 ends, OFFLINE when the source can never work (the reason is in `failure`).
 
 A stall is judged by when frames *arrive*, not by what read() returns: a frozen RTSP server
@@ -258,8 +259,18 @@ class Capture:
             logger.debug("Still failing: %s", message)
         self.auth_failed = authentication
         self.last_error = message
+        if authentication and self._state is not StreamState.AUTH_FAILED:
+            self._set_state(StreamState.AUTH_FAILED, message)
+        elif not authentication and self._state is StreamState.AUTH_FAILED:
+            # Credentials no longer the problem (the camera went away meanwhile).
+            self._set_state(self._retrying_state(), message)
+
+    def _retrying_state(self) -> StreamState:
+        return StreamState.RECONNECTING if self.frames_read else StreamState.CONNECTING
 
     def _opened(self, source: FrameSource, reconnecting: bool) -> None:
+        if self._state is StreamState.AUTH_FAILED:
+            self._set_state(self._retrying_state(), "credentials accepted")
         self._source = source
         self.fps = source.fps
         self._failed_reads = 0

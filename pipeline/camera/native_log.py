@@ -11,10 +11,17 @@ for the log and tells a rejected password from an unreachable camera. The redire
 process-wide, so it is held only for the open call, under a lock; a camera process has no
 other writer to stderr meanwhile (its log goes through a pipe), and what was captured is
 logged at DEBUG level rather than lost.
+
+Outside those open calls, descriptors 1 and 2 of every child are a pipe to the supervisor
+(supervisor/bootstrap.py), which logs each line with the child's tag at the level that
+`native_level()` reads from it, e.g. OpenCV's
+
+    [ WARN:0@51.004] global cap_ffmpeg_impl.hpp:453 _opencv_ffmpeg_interrupt_callback ...
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -27,7 +34,32 @@ from dataclasses import dataclass, field
 # `[rtsp @ 0x55e34598a200] message`, `[mov,mp4,m4a,3gp,3g2,mj2 @ 0x...] message`: FFmpeg's
 # default log format (component name @ context address).
 _FFMPEG_LINE = re.compile(r"^\[[^\]@]+ @ (?:0x)?[0-9a-fA-F]+\]\s*(?P<message>.+)$")
+# `[ WARN:0@51.004] global file.cpp:12 message`: OpenCV's own log format (cv::utils::logging).
+_OPENCV_LINE = re.compile(r"^\[\s*(?P<level>FATAL|ERROR|WARN|INFO|DEBUG|VERBOSE)(?::[^\]]*)?\]")
+_OPENCV_LEVELS = {
+    "FATAL": logging.CRITICAL,
+    "ERROR": logging.ERROR,
+    "WARN": logging.WARNING,
+    "INFO": logging.INFO,
+    "DEBUG": logging.DEBUG,
+    "VERBOSE": logging.DEBUG,
+}
 _AUTH_REJECTED = re.compile(r"\b(401|403)\b.*(Unauthori[sz]ed|Forbidden)", re.IGNORECASE)
+
+
+def native_level(line: str) -> int | None:
+    """The logging level of one line of OpenCV's or FFmpeg's native output; None when the
+    line is in neither format (a traceback, something else native code printed).
+
+    FFmpeg's default format carries no level: its lines count as warnings.
+    """
+    found = _OPENCV_LINE.match(line)
+    if found:
+        return _OPENCV_LEVELS[found["level"]]
+    if _FFMPEG_LINE.match(line):
+        return logging.WARNING
+    return None
+
 
 # Descriptor 2 belongs to the whole process: one redirection at a time.
 _redirect_lock = threading.Lock()

@@ -245,7 +245,13 @@ class InferenceWorker:
             shared = runs.get(id(backend))
             if shared is None:
                 run_started, preprocess_before = time.perf_counter(), backend.preprocess_seconds
-                outputs = backend.infer(self.images[view][:count])
+                # The loop (and its heartbeat) is blocked during the call: the supervisor
+                # judges the call by its start against supervisor_inference_timeout.
+                self.row.model_call_started = time.monotonic()
+                try:
+                    outputs = backend.infer(self.images[view][:count])
+                finally:
+                    self.row.model_call_started = 0.0
                 run_seconds = time.perf_counter() - run_started
                 preprocess = backend.preprocess_seconds - preprocess_before
                 clock.add("preprocess", preprocess)

@@ -59,12 +59,15 @@ BOARD_DTYPE = padded_dtype(
         ("images_per_s", "f4"),
         ("backend", f"S{BACKEND_CHARS}"),  # inference backend name, ASCII
         ("updated", "f8"),  # time.monotonic() of the last write of the counters
+        # inference: time.monotonic() when the model call in progress started, 0 between
+        # calls; the supervisor judges a call stuck by it while the loop is blocked
+        ("model_call_started", "f8"),
     ],
     CACHE_LINE,
 )
 
 _MAGIC = int.from_bytes(b"VIGBOARD", "little")
-_VERSION = 3  # 2: decode_errors, skipped_frames; 3: persons, violations
+_VERSION = 4  # 2: decode_errors, skipped_frames; 3: persons, violations; 4: model_call_started
 _HEADER_DTYPE = padded_dtype([("magic", "u8"), ("version", "u4"), ("rows", "u4")], CACHE_LINE)
 
 T = TypeVar("T")
@@ -152,6 +155,7 @@ class BoardRow:
     skipped_frames = _Field(int)
     backend = _TextField()
     updated = _Field(float)
+    model_call_started = _Field(float)
 
     def __init__(self, record: Any) -> None:
         self._record = record  # a numpy.void viewing the row in shared memory

@@ -10,14 +10,16 @@ from enum import IntEnum
 
 
 class ProcessState(IntEnum):
-    """Lifecycle of a child process; written by the supervisor only."""
+    """Lifecycle of a child process; written by the supervisor only. The transitions allowed
+    between them are in supervisor/machine.py."""
 
-    STOPPED = 0  # not running: not started yet, or stopped on purpose
-    STARTING = 1  # spawned, no heartbeat yet
-    RUNNING = 2  # heartbeating
-    BACKOFF = 3  # exited or hung; waiting out the restart backoff
+    STOPPED = 0  # not running: not started yet, finished (a file ended), or stopped on purpose
+    STARTING = 1  # spawned, not yet healthy for `supervisor_startsecs` (models may be loading)
+    RUNNING = 2  # heartbeating, healthy since it started
+    BACKOFF = 3  # exited or hung; waiting out the restart delay
     STOPPING = 4  # asked to stop (SIGTERM sent), not reaped yet
-    FATAL = 5  # too many restarts inside the window, or a do-not-restart exit code
+    FATAL = 5  # too many restarts inside the window, or an exit code a restart cannot fix
+    OFFLINE = 6  # a camera whose source can never work as configured; never restarted
 
 
 class StreamState(IntEnum):
@@ -29,3 +31,4 @@ class StreamState(IntEnum):
     STALLED = 3  # open, but no frame for longer than the stall timeout
     RECONNECTING = 4  # reopening after a stall or a read failure
     ENDED = 5  # a finite source (file) reached its end
+    AUTH_FAILED = 6  # the server rejected the credentials (401/403); retried slowly

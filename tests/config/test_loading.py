@@ -80,6 +80,58 @@ def test_mistakes_are_located(tmp_path, edit, expected):
     assert all(problem.startswith(str(path)) for problem in problems)
 
 
+NESTED = """\
+site: yard
+model:
+  path: {model}
+  conf_treshold: 0.3
+cameras:
+  - id: CAM1
+    source:
+      kind: rtsp
+      url: rtsp://10.0.0.3/s1
+      stall_timeot: 5
+  - id: CAM2
+    source:
+      kind: usb
+      device: video0
+  - id: CAM3
+    source: {{kind: file, path: a.mp4, lop: true}}
+    target_fsp: 5
+supervisor_startsec: 2
+"""
+
+
+def test_mistakes_inside_sources_and_models_are_placed_with_a_suggestion(tmp_path):
+    """Regression: `site.yaml:6 cameras[0].source.rtsp.stall_timeot: unknown key` pointed at
+    `kind: rtsp` (the tag pydantic puts in the error location is no key of the file) and
+    suggested nothing."""
+    path = write(tmp_path, NESTED)
+    assert sorted(problems_of(path)) == sorted(
+        f"{path}:{line} {key}: {message}"
+        for line, key, message in [
+            (4, "model.conf_treshold", "unknown key (did you mean `conf_threshold`?)"),
+            (10, "cameras[0].source.stall_timeot", "unknown key (did you mean `stall_timeout`?)"),
+            (
+                14,
+                "cameras[1].source.device",
+                "Value error, a device path starts with /, e.g. /dev/video0 (got 'video0')",
+            ),
+            (16, "cameras[2].source.lop", "unknown key (did you mean `loop`?)"),
+            (17, "cameras[2].target_fsp", "unknown key (did you mean `target_fps`?)"),
+            (18, "supervisor_startsec", "unknown key (did you mean `supervisor_startsecs`?)"),
+        ]
+    )
+
+
+def test_backoff_cap_below_its_start_is_refused(tmp_path):
+    text = GOOD.replace("site: yard\n", "site: yard\nsupervisor_backoff_initial: 10\n")
+    path = write(tmp_path, text + "supervisor_backoff_max: 2\n")
+    assert problems_of(path) == [
+        f"{path}:15 supervisor_backoff_max: must be >= supervisor_backoff_initial (10)"
+    ]
+
+
 def test_missing_required_key_points_at_parent(tmp_path):
     path = write(tmp_path, GOOD.replace("  path: {model}\n", "  conf_threshold: 0.3\n"))
     assert problems_of(path) == [f"{path}:3 model.path: required key is missing"]

@@ -47,12 +47,24 @@ def board():
         fps_done=9.8,
         latency_ms=42,
         detections_last=3,
+        persons=2,
+        violations_open=1,
         dropped_source=4,
         dropped_stale=1,
         decode_errors=6,
         skipped_frames=1,
     )
-    second.update(proc_state=ProcessState.BACKOFF, restarts=2)
+    # Dead since: its last figures must not show as if it were alive.
+    second.update(
+        proc_state=ProcessState.BACKOFF,
+        restarts=2,
+        fps_in=7.0,
+        fps_done=7.0,
+        latency_ms=88,
+        detections_last=4,
+        persons=3,
+        dropped_source=3,
+    )
     yield created
     del inference, first, second, model
     created.close()
@@ -77,16 +89,26 @@ def test_dashboard_shows_cameras_and_inference(board):
     assert cam061 == {
         "camera": "CAM061",
         "state": "STREAMING",
-        "fps in/tgt": "9.9/10",
+        "in/tgt": "9.9/10",
         "done": "9.8",
-        "latency": "42 ms",
+        "lat": "42ms",
         "det": "3",
+        "ppl": "2",
+        "viol": "1",
         "drop": "5",  # 4 at the source + 1 stale
         "lost": "7",  # 6 decode errors + 1 skipped
         "rst": "0",
         "beat": "1.0s",
     }
-    assert (cam062["state"], cam062["rst"]) == ("BACKOFF", "2")
+    assert cam062 == {
+        "camera": "CAM062",
+        "state": "BACKOFF",
+        **dict.fromkeys(("in/tgt", "done", "lat", "det", "ppl", "viol"), "-"),
+        "drop": "3",  # counters stay: they say what happened
+        "lost": "0",
+        "rst": "2",
+        "beat": "-",
+    }
     row, model = table_rows(inference)
     assert model == {
         "process": " m",
@@ -120,9 +142,44 @@ def test_status_line_is_compact(board):
     line = status_line(CONFIG, board.snapshot(), TAGS)
     assert line == (
         "INFERENCE RUNNING 17.5 img/s batch 1.8 (m 12 ms) | "
-        "CAM061 STREAMING 9.8/10fps det 3 drop 5 lost 7 rst 0 | "
-        "CAM062 BACKOFF 0.0/0fps det 0 drop 0 lost 0 rst 2"
+        "CAM061 STREAMING 9.8/10fps det 3 ppl 2 viol 1 drop 5 lost 7 rst 0 | "
+        "CAM062 BACKOFF - drop 3 lost 0 rst 2"
     )
+
+
+@pytest.mark.parametrize(
+    ("state", "stream", "shown"),
+    [
+        (ProcessState.RUNNING, StreamState.AUTH_FAILED, "AUTH_FAILED"),
+        (ProcessState.RUNNING, StreamState.STALLED, "STALLED"),
+        (ProcessState.FATAL, StreamState.STREAMING, "FATAL"),
+        (ProcessState.OFFLINE, StreamState.OFFLINE, "OFFLINE"),
+        (ProcessState.STOPPED, StreamState.ENDED, "STOPPED"),
+    ],
+)
+def test_camera_state_shown_is_the_process_state_unless_it_runs(board, state, stream, shown):
+    row = board.row(2)
+    row.update(proc_state=state, stream_state=stream)
+    del row
+    cameras, _ = render(CONFIG, board.snapshot(), TAGS, now=100.0).renderables
+    assert table_rows(cameras)[1]["state"] == shown
+    assert f"CAM062 {shown} " in status_line(CONFIG, board.snapshot(), TAGS)
+
+
+def test_dead_inference_shows_dashes_for_its_rates_and_its_models(board):
+    row = board.row(0)
+    row.update(proc_state=ProcessState.FATAL)
+    del row
+    _, inference = render(CONFIG, board.snapshot(), TAGS, now=100.0).renderables
+    process, model = table_rows(inference)
+    assert (process["state"], process["batch"], process["img/s"], process["ms"]) == (
+        "FATAL",
+        "-",
+        "-",
+        "-",
+    )
+    assert (model["img/s"], model["ms"]) == ("-", "-")
+    assert status_line(CONFIG, board.snapshot(), TAGS).startswith("INFERENCE FATAL - (m -) |")
 
 
 def test_dashboard_fits_80_columns(board):
@@ -135,6 +192,8 @@ def test_dashboard_fits_80_columns(board):
         fps_done=29.9,
         latency_ms=1234,
         detections_last=120,
+        persons=120,
+        violations_open=99,
         dropped_source=999_999,
         decode_errors=99_999,
         restarts=99,
@@ -144,7 +203,8 @@ def test_dashboard_fits_80_columns(board):
     console.print(render(CONFIG, board.snapshot(), TAGS, now=100.0))
     lines = console.export_text().splitlines()
     cam061 = next(line for line in lines if "CAM061" in line)
-    for expected in ("RECONNECTING", "1234 ms", "1.0M", "100k"):
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    for expected in ("RECONNECTING", "1234ms", " 120 ", " 99 ", "1.0M", "100k"):
         assert expected in cam061, (expected, cam061)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.config import ConfigError, load_site_config
 from supervisor.preflight import prepare_site
+from tests.supervisor.videos import tiny_video
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
@@ -22,7 +23,7 @@ def site(tmp_path: Path, **top: str) -> Path:
     ]
     path = tmp_path / "site.yaml"
     path.write_text("\n".join(lines) + "\n")
-    (tmp_path / "cam2.mp4").write_bytes(b"")  # existence is what preflight checks
+    tiny_video(tmp_path / "cam2.mp4")  # preflight opens it and decodes a frame
     return path
 
 
