@@ -16,7 +16,7 @@ import pytest
 from onnx import numpy_helper
 
 from export.ultralytics.metadata import VigiaMetadata
-from tests.export.ultralytics.conftest import BUILD_TIMEOUT_S, REPO, UltralyticsExports
+from tests.export.ultralytics.exports import BUILD_TIMEOUT_S, REPO, UltralyticsExports
 
 pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S)
 
@@ -59,11 +59,13 @@ BAD_PROMPTS = {
 }
 
 
+def bad_prompt_files(folder: Path) -> dict[str, Path]:
+    return {name: folder / f"prompts-{index}.yaml" for index, name in enumerate(BAD_PROMPTS)}
+
+
 def refusal_cases(tmp_path: Path) -> dict[str, tuple[list[str], int, list[str]]]:
     """name -> (arguments, exit code, fragments of the message)."""
-    prompts = {name: tmp_path / f"prompts-{index}.yaml" for index, name in enumerate(BAD_PROMPTS)}
-    for name, path in prompts.items():
-        path.write_text(BAD_PROMPTS[name])
+    prompts = bad_prompt_files(tmp_path)
     world = ["yolov8s-worldv2.yaml", "--imgsz", "160"]
     return {
         "no CLIP weights": (
@@ -120,6 +122,8 @@ CASE_NAMES = list(refusal_cases(Path("/nonexistent-only-for-names")))
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_refusals(export_python: tuple[Path, dict[str, str]], tmp_path: Path, name: str) -> None:
     python, env = export_python
+    for prompt, path in bad_prompt_files(tmp_path).items():
+        path.write_text(BAD_PROMPTS[prompt])
     arguments, code, fragments = refusal_cases(tmp_path)[name]
     out = tmp_path / "out.onnx"
     done = run(python, env, tmp_path, "ultralytics", *arguments, "--out", str(out))
@@ -165,7 +169,8 @@ def test_yolo_world_export_through_clip(
         str(out),
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.startswith(f"exported {out}: yolo layout, 3 classes, input [160, 160]")
+    last = done.stdout.strip().splitlines()[-1]  # after Ultralytics' own lines
+    assert last.startswith(f"exported {out}: yolo layout, 3 classes, input [160, 160]")
     model = onnx.load(str(out))
     metadata = VigiaMetadata.from_props({p.key: p.value for p in model.metadata_props})
     assert metadata.classes == ("person", "helmet", "vest")
@@ -213,7 +218,7 @@ def test_parity_command_catches_a_changed_weight(
     assert "Traceback" not in done.stderr
     if holds:
         assert done.returncode == 0, done.stderr[-2000:]
-        assert done.stdout.startswith(f"parity holds for {changed}")
+        assert done.stdout.strip().splitlines()[-1].startswith(f"parity holds for {changed}")
     else:
         assert done.returncode == 1
         assert "ONNX Runtime and PyTorch disagree" in done.stderr

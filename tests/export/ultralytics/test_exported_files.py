@@ -15,7 +15,7 @@ import pytest
 
 from export.ultralytics.metadata import PREFIX, ExportLayout, Preprocessing, VigiaMetadata
 from export.ultralytics.parity import parity_images
-from tests.export.ultralytics.conftest import BUILD_TIMEOUT_S, UltralyticsExports
+from tests.export.ultralytics.exports import BUILD_TIMEOUT_S, UltralyticsExports
 
 pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S)
 
@@ -86,7 +86,7 @@ def test_metadata(ultralytics_exports: UltralyticsExports, model: str, variant: 
     assert ast.literal_eval(props["imgsz"]) == [IMGSZ, IMGSZ]
     assert props["head"] == HEADS[model]
     assert props["end2end"] == "False"
-    assert ast.literal_eval(props["args"])["nms"] == (True if variant == "nms" else None)
+    assert ast.literal_eval(props["args"])["nms"] == (variant == "nms")
     # The project's keys.
     metadata = VigiaMetadata.from_props(props)
     assert metadata.layout is ExportLayout(layout)
