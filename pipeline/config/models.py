@@ -76,6 +76,11 @@ class SyntheticSource(Frozen):
     height: int = Field(360, ge=64, le=4320)
     fps: float = Field(10.0, gt=0, le=240, title="Frame rate of the rendered scene")
     start_index: int = Field(0, ge=0, title="First frame index rendered")
+    compliance: bool = Field(
+        False,
+        title="The seed's scripted compliance scene: a work zone, PPE taken off and put back "
+        "on, crossings, look-alikes (pipeline.synthetic.script)",
+    )
 
 
 class LiveSource(Frozen):

@@ -6,7 +6,7 @@ rendering fast. The clutter depth map comes with it (see `clutter`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -28,13 +28,27 @@ GROUND_COLOURS: tuple[Colour, ...] = (
 
 
 @dataclass(frozen=True)
+class Prop:
+    """An object placed on purpose (compliance scenes), drawn among the random clutter:
+    `kind` one of "cabin", "tarp", "helmet_on_crate", "crate", "cone"; its front face
+    centred at ground point (x_m, z_m); `look` seeds its colours and sizes."""
+
+    kind: str
+    x_m: float
+    z_m: float
+    look: int
+
+
+@dataclass(frozen=True)
 class StaticLayer:
     image: np.ndarray  # (H, W, 3) uint8 BGR
     clutter_depth: np.ndarray  # (H, W) float32, see clutter.Canvas
     distractors: tuple[Distractor, ...]  # PPE look-alikes in the background, never in truth
 
 
-def build_static_layer(seed: int, camera: GroundCamera) -> StaticLayer:
+def build_static_layer(seed: int, camera: GroundCamera, props: Sequence[Prop] = ()) -> StaticLayer:
+    """The scene's static layer; `props` are drawn among the seed's own clutter, far to
+    near (without props, the layer is what the seed alone gives)."""
     width, height = camera.width, camera.height
     rng = stream(seed, Stream.BACKGROUND)
     image = np.zeros((height, width, 3), dtype=np.uint8)
@@ -44,7 +58,7 @@ def build_static_layer(seed: int, camera: GroundCamera) -> StaticLayer:
     canvas = Canvas(image, np.zeros((height, width), dtype=np.float32), camera)
     _draw_skyline(canvas, rng)
     _draw_markings(canvas, rng)
-    _place_clutter(canvas, stream(seed, Stream.CLUTTER))
+    _place_clutter(canvas, stream(seed, Stream.CLUTTER), props)
     _vignette(image, float(rng.uniform(0.0, 0.35)))
     return StaticLayer(image, canvas.depth, tuple(canvas.distractors))
 
@@ -136,7 +150,7 @@ def _draw_markings(canvas: Canvas, rng: np.random.Generator) -> None:
         cv2.line(canvas.image, a, b, colour, max(1, canvas.width_px(0.12, near)))
 
 
-def _place_clutter(canvas: Canvas, rng: np.random.Generator) -> None:
+def _place_clutter(canvas: Canvas, rng: np.random.Generator, props: Sequence[Prop]) -> None:
     camera = canvas.camera
     near, far = camera.near_depth_m, camera.far_depth_m
     kinds: list[str] = ["cone"] * int(rng.integers(1, 5))
@@ -155,6 +169,8 @@ def _place_clutter(canvas: Canvas, rng: np.random.Generator) -> None:
         z = camera.log_uniform_depth(rng, nearest, far * 0.8)
         x = float(rng.uniform(-1.05, 1.05)) * camera.half_view_width_m(z)
         placed.append((z, x, kind, np.random.default_rng(rng.integers(2**32))))
+    for prop in props:  # after the seed's own draws, so those stay as they were
+        placed.append((prop.z_m, prop.x_m, prop.kind, np.random.default_rng(prop.look)))
     draw: dict[str, Callable[[Canvas, np.random.Generator, float, float], object]] = {
         "cone": lambda c, _r, x, z: clutter.draw_cone(c, x, z),
         "barrier": lambda c, _r, x, z: clutter.draw_barrier(c, x, z),
@@ -163,6 +179,7 @@ def _place_clutter(canvas: Canvas, rng: np.random.Generator) -> None:
         "machine": clutter.draw_machine,
         "tarp": clutter.draw_tarp,
         "helmet_on_crate": clutter.draw_helmet_on_crate,
+        "cabin": clutter.draw_cabin,
     }
     for z, x, kind, object_rng in sorted(placed, key=lambda item: -item[0]):  # far to near
         draw[kind](canvas, object_rng, x, z)

@@ -182,6 +182,33 @@ def draw_machine(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -
     canvas.occlude(corners, x, z)
 
 
+CABIN_SIZE = (2.4, 1.6, 2.4)  # width, depth, height in metres: taller than any worker
+
+
+def draw_cabin(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
+    """A site cabin of fixed size (CABIN_SIZE), front face centred at (x, z): workers walking
+    behind it are hidden for a known stretch of their path."""
+    colour = palette.pick(rng, ((200, 200, 195), (40, 90, 160), (60, 130, 60)))
+    width, _, height = CABIN_SIZE
+    corners = draw_box(canvas, x, z, CABIN_SIZE, palette.jitter(colour, rng, 10))
+    p = canvas.point
+    door = [
+        p(x + width * 0.1, 0.0, z),
+        p(x + width * 0.35, 0.0, z),
+        p(x + width * 0.35, height * 0.8, z),
+        p(x + width * 0.1, height * 0.8, z),
+    ]
+    window = [
+        p(x - width * 0.4, height * 0.45, z),
+        p(x - width * 0.05, height * 0.45, z),
+        p(x - width * 0.05, height * 0.8, z),
+        p(x - width * 0.4, height * 0.8, z),
+    ]
+    canvas.fill(door, shade(colour, 0.6))
+    canvas.fill(window, (70, 55, 45))
+    canvas.occlude(corners, x, z)
+
+
 def draw_tarp(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
     """A fluorescent tarp in vest colours, spread on the ground or draped over a pile."""
     name = "orange" if rng.random() < 0.5 else "yellow-green"

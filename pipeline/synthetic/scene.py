@@ -8,13 +8,15 @@ from typing import Literal, overload
 import cv2
 import numpy as np
 
-from pipeline.synthetic.background import StaticLayer, build_static_layer
+from pipeline.synthetic.background import Prop, StaticLayer, build_static_layer
 from pipeline.synthetic.camera import GroundCamera
 from pipeline.synthetic.clutter import Distractor
 from pipeline.synthetic.figures import FigureRaster, Part, PixelBox, draw_figure
+from pipeline.synthetic.script import ScriptedCrowd, plan_layout
 from pipeline.synthetic.sensor import Sensor
 from pipeline.synthetic.trajectory import Crowd, WorkerState
 from pipeline.synthetic.truth import Box, FrameTruth, WorkerTruth
+from pipeline.synthetic.zone import WorkZone, work_zone
 
 
 @dataclass
@@ -35,9 +37,22 @@ class WorksiteScene:
     in any order, and a frame's ground truth can be regenerated from its index. The layout,
     clutter and camera come from the seed; workers follow paths parametric in time
     t = index / fps; noise is seeded from (seed, index).
+
+    With `compliance`, the scene keeps the seed's camera, ground, clutter and sensor but
+    gets a work zone (`zone`), props (a cabin, a hard hat on a crate and a vest-coloured tarp
+    inside the zone) and scripted workers instead of the random crowd: hard hats and vests
+    taken off and put back on mid-visit, crossings, walks behind the cabin, far workers
+    (script.py). Without it (the default) frames and truth are exactly the plain scene's.
     """
 
-    def __init__(self, seed: int = 0, width: int = 640, height: int = 360, fps: float = 10.0):
+    def __init__(
+        self,
+        seed: int = 0,
+        width: int = 640,
+        height: int = 360,
+        fps: float = 10.0,
+        compliance: bool = False,
+    ):
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if width < 32 or height < 32:
@@ -48,8 +63,18 @@ class WorksiteScene:
         self.width = width
         self.height = height
         self.fps = float(fps)
+        self.compliance = compliance
         self.camera = GroundCamera.random(seed, width, height)
-        self._crowd = Crowd(seed, self.camera)
+        self._crowd: Crowd | ScriptedCrowd
+        self._props: tuple[Prop, ...] = ()
+        self.zone: WorkZone | None = None  # compliance scenes only
+        if compliance:
+            self.zone = work_zone(seed, self.camera)
+            layout = plan_layout(seed, self.camera, self.zone)
+            self._props = layout.props(seed)
+            self._crowd = ScriptedCrowd(seed, self.camera, self.zone, layout)
+        else:
+            self._crowd = Crowd(seed, self.camera)
         self._sensor = Sensor(seed, width, height)
         self._static: StaticLayer | None = None
 
@@ -87,13 +112,18 @@ class WorksiteScene:
         return frame, result, masks
 
     @property
+    def script(self) -> ScriptedCrowd | None:
+        """The scripted visits of a compliance scene (None for a plain scene)."""
+        return self._crowd if isinstance(self._crowd, ScriptedCrowd) else None
+
+    @property
     def distractors(self) -> tuple[Distractor, ...]:
         """Hard hats on crates, tarps and cones in this scene: never in the ground truth."""
         return self._static_layer().distractors
 
     def _static_layer(self) -> StaticLayer:
         if self._static is None:
-            self._static = build_static_layer(self.seed, self.camera)
+            self._static = build_static_layer(self.seed, self.camera, self._props)
         return self._static
 
     def _composite(

@@ -21,6 +21,11 @@ class Stream(IntEnum):
     WORKER = 5
     FRAME = 6
     SENSOR = 7
+    # Compliance scenes only (WorksiteScene(compliance=True)); plain scenes never draw these.
+    ZONE = 8
+    SCRIPT_SLOTS = 9
+    SCRIPT_VISIT = 10
+    SCRIPT_PROPS = 11
 
 
 def stream(seed: int, purpose: Stream, *keys: int) -> np.random.Generator:

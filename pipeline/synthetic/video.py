@@ -1,8 +1,10 @@
 """Write a synthetic worksite clip: an MP4 plus a ground-truth sidecar, one JSON line a frame.
 
     python -m pipeline.synthetic.video OUT.mp4 --seed 3 --frames 600 --size 1280x720 --fps 10
+    python -m pipeline.synthetic.video OUT.mp4 --seed 3 --compliance   # scripted PPE cases
 
-The sidecar is `OUT.mp4.truth.jsonl`; line i is `FrameTruth.to_dict()` of frame i.
+The sidecar is `OUT.mp4.truth.jsonl`; line i is `FrameTruth.to_dict()` of frame i. A
+compliance scene's work zone is its `zone`, regenerated from (seed, size) alone.
 """
 
 from __future__ import annotations
@@ -25,15 +27,22 @@ def truth_path(video_path: str | Path) -> Path:
 
 
 def write_video(
-    path: str | Path, seed: int, frames: int, width: int, height: int, fps: float
+    path: str | Path,
+    seed: int,
+    frames: int,
+    width: int,
+    height: int,
+    fps: float,
+    compliance: bool = False,
 ) -> Path:
-    """Render frames 0..frames-1 of `WorksiteScene(seed, width, height, fps)` into an MP4
-    ('mp4v') at `path`, and their truth into `truth_path(path)`. Returns the sidecar path."""
+    """Render frames 0..frames-1 of `WorksiteScene(seed, width, height, fps, compliance)`
+    into an MP4 ('mp4v') at `path`, and their truth into `truth_path(path)`. Returns the
+    sidecar path."""
     if frames <= 0:
         raise ValueError(f"frames must be positive, got {frames}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    scene = WorksiteScene(seed=seed, width=width, height=height, fps=fps)
+    scene = WorksiteScene(seed=seed, width=width, height=height, fps=fps, compliance=compliance)
     fourcc = cv2.VideoWriter.fourcc(*"mp4v")
     writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
     if not writer.isOpened():
@@ -66,10 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=300, help="number of frames")
     parser.add_argument("--size", type=_size, default=(640, 360), help="WIDTHxHEIGHT")
     parser.add_argument("--fps", type=float, default=10.0, help="frame rate")
+    parser.add_argument(
+        "--compliance", action="store_true", help="the scripted compliance scene of the seed"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(message)s")
     width, height = args.size
-    sidecar = write_video(args.output, args.seed, args.frames, width, height, args.fps)
+    sidecar = write_video(
+        args.output, args.seed, args.frames, width, height, args.fps, args.compliance
+    )
     print(
         f"{args.output}: {args.frames} frames {width}x{height} @ {args.fps:g} fps, truth {sidecar}"
     )
