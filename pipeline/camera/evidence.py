@@ -151,11 +151,30 @@ class Preroll:
 
 @dataclass
 class _Clip:
-    """Worker side: packets gathered for one episode's clip until `until`."""
+    """Worker side: packets gathered for one episode's clip until `until`.
+
+    The cut is made in decoding order, so every packet kept decodes: once a packet decodes
+    at or after `until`, only the B-frames that fill the gaps before the latest frame kept
+    are still taken (they refer only to frames already in), then the clip is done."""
 
     path: Path
     until: float  # camera timeline, seconds
     packets: list[EncodedPacket]
+    closing: bool = False
+    last_pts: int = -1  # the latest frame kept, in presentation order
+
+    def take(self, packet: EncodedPacket) -> bool:
+        """Add `packet` if it belongs; False: the clip is complete (`packet` not in it)."""
+        if self.packets and packet.generation != self.packets[0].generation:
+            return False
+        if not self.packets and not packet.keyframe:
+            return True  # nothing decodes before a keyframe
+        self.closing = self.closing or packet.decode_t >= self.until
+        if self.closing and (packet.keyframe or packet.pts > self.last_pts):
+            return False
+        self.packets.append(packet)
+        self.last_pts = max(self.last_pts, packet.pts)
+        return True
 
 
 @dataclass
@@ -210,11 +229,19 @@ class Evidence:
         for event in analysis.events:
             if event.kind is EventKind.START:
                 refs[event.episode_id] = self._start(event, annotated, t)
-            elif event.episode_id in self._episodes:
-                refs[event.episode_id] = self._episodes.pop(event.episode_id)
+        refs.update(self.ended(analysis.events))
         if self._watches:
             self._follow(analysis, annotated, t)
         return refs
+
+    def ended(self, events: Sequence[ViolationEvent]) -> dict[str, Refs]:
+        """The paths of episodes that `events` end, so their end records carry them too
+        (for events raised without a frame: the monitor's close at shutdown)."""
+        return {
+            event.episode_id: self._episodes.pop(event.episode_id)
+            for event in events
+            if event.kind is EventKind.END and event.episode_id in self._episodes
+        }
 
     def close(self) -> None:
         """Queue the best snapshots of episodes still within `post_s` (the stream's close
@@ -270,8 +297,10 @@ class Evidence:
         self, event: ViolationEvent, frame: np.ndarray, t: float, refs: Refs, caption: str
     ) -> None:
         if self.config.clip:
-            packets = self._preroll.since(t - self.config.pre_s)
-            self._clips.append(_Clip(self.run_dir / refs["clip"], t + self.config.post_s, packets))
+            clip = _Clip(self.run_dir / refs["clip"], t + self.config.post_s, [])
+            for packet in self._preroll.since(t - self.config.pre_s):
+                clip.take(packet)
+            self._clips.append(clip)
         self._write_snapshot(self.run_dir / refs["snapshot"], frame, event.box, caption)
 
     def _write_snapshot(
@@ -289,12 +318,8 @@ class Evidence:
         for packet in packets:
             self._preroll.add(packet)
             for clip in list(self._clips):
-                if packet.decode_t >= clip.until or (
-                    clip.packets and packet.generation != clip.packets[0].generation
-                ):
+                if not clip.take(packet):
                     self._finish_clip(clip)
-                elif clip.packets or packet.keyframe:
-                    clip.packets.append(packet)
 
     def on_close(self) -> None:
         for clip in list(self._clips):
