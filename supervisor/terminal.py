@@ -22,7 +22,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from rich.console import Console, RenderableType
 from rich.live import Live
@@ -62,16 +62,19 @@ Frame = Callable[[], RenderableType]  # renders one dashboard frame (in the term
 
 class Terminal:
     """Call `start()`, then from any thread: `log_line()`, `status_line()`, `show()`;
-    `begin_live()` / `end_live()` around the live dashboard; `close()` at the end."""
+    `begin_live()` / `end_live()` around the live dashboard; `close()` at the end.
+
+    Commands are carried out in the order given; a frame not drawn yet is replaced by a
+    newer one.
+    """
 
     def __init__(self, stdout_fd: int = 1, stderr_fd: int = 2, max_lines: int = MAX_LINES) -> None:
         self._out = RawFile(stdout_fd)
         self._err = RawFile(stderr_fd)
-        self._lines: deque[tuple[RawFile, str]] = deque()
+        self._commands: deque[tuple[str, Any]] = deque()
+        self._lines = 0  # lines among the commands
         self._max_lines = max_lines
         self.dropped = 0  # lines dropped because the terminal did not keep up
-        self._frame: Frame | None = None
-        self._live_wanted = False
         self._live: Live | None = None
         self._closing = False
         self.broken = False  # a write failed (terminal gone): nothing more is written
@@ -89,36 +92,38 @@ class Terminal:
 
     def log_line(self, text: str) -> None:
         """A log record for the operator (stderr, or above the live view)."""
-        self._put(self._err, text)
+        self._line(self._err, text)
 
     def status_line(self, text: str) -> None:
         """A status line (stdout)."""
-        self._put(self._out, text)
+        self._line(self._out, text)
 
-    def _put(self, stream: RawFile, text: str) -> None:
+    def _line(self, stream: RawFile, text: str) -> None:
         with self._wake:
-            if len(self._lines) >= self._max_lines:
+            if self._lines >= self._max_lines:
                 self.dropped += 1
                 return
-            self._lines.append((stream, text))
+            self._lines += 1
+            self._commands.append(("line", (stream, text)))
             self._wake.notify()
 
     def begin_live(self) -> None:
-        with self._wake:
-            self._live_wanted = True
-            self._wake.notify()
+        self._command("begin", None)
 
     def show(self, frame: Frame) -> None:
         """The newest dashboard frame; an older one not drawn yet is replaced."""
         with self._wake:
-            self._frame = frame
+            if self._commands and self._commands[-1][0] == "frame":
+                self._commands.pop()
+            self._commands.append(("frame", frame))
             self._wake.notify()
 
     def end_live(self, final: Frame | None = None) -> None:
+        self._command("end", final)
+
+    def _command(self, kind: str, argument: Any) -> None:
         with self._wake:
-            if final is not None:
-                self._frame = final
-            self._live_wanted = False
+            self._commands.append((kind, argument))
             self._wake.notify()
 
     def close(self, timeout: float = 2.0) -> bool:
@@ -126,7 +131,6 @@ class Terminal:
         did not take it in time (the thread is left blocked, as a daemon)."""
         with self._wake:
             self._closing = True
-            self._live_wanted = False
             self._wake.notify()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -138,57 +142,58 @@ class Terminal:
         reported = 0
         while True:
             with self._wake:
-                while not (self._lines or self._frame or self._closing) and (
-                    self._live_wanted == (self._live is not None)
-                ):
+                while not self._commands and not self._closing:
                     self._wake.wait()
-                lines = list(self._lines)
-                self._lines.clear()
-                frame, self._frame = self._frame, None
-                live_wanted, closing, dropped = self._live_wanted, self._closing, self.dropped
+                if not self._commands:
+                    break
+                kind, argument = self._commands.popleft()
+                if kind == "line":
+                    self._lines -= 1
+                dropped = self.dropped
             if self.broken:
-                if closing:
-                    return
                 continue
             try:
                 if dropped > reported:
-                    lines.insert(
-                        0,
+                    self._carry_out(
+                        "line",
                         (
                             self._err,
-                            f"({dropped - reported} lines not shown: the "
-                            "terminal did not keep up; pipeline.log has them)",
+                            f"({dropped - reported} lines not shown: the terminal did not keep "
+                            "up; pipeline.log has them)",
                         ),
                     )
                     reported = dropped
-                self._draw(lines, frame, live_wanted)
+                self._carry_out(kind, argument)
             except OSError:
                 self.broken = True  # EIO after a hangup, EPIPE: the terminal is gone
             except Exception:
                 logger.exception("The dashboard could not be drawn")
-            if closing and not self._lines and self._frame is None:
-                return
+        if self._live is not None and not self.broken:
+            try:
+                self._live.stop()
+            except OSError:
+                self.broken = True
 
-    def _draw(self, lines: list[tuple[RawFile, str]], frame: Frame | None, live: bool) -> None:
-        if live and self._live is None:
+    def _carry_out(self, kind: str, argument: Any) -> None:
+        live = self._live
+        if kind == "begin" and live is None:
             # RawFile has every method rich uses of a text file; it is not a TextIO subclass
             # on purpose (no buffer, no lock).
             console = Console(file=cast(IO[str], self._out), force_terminal=True)
             self._live = Live(
-                console=console,
-                auto_refresh=False,
-                redirect_stdout=False,
-                redirect_stderr=False,
+                console=console, auto_refresh=False, redirect_stdout=False, redirect_stderr=False
             )
             self._live.start()
-        if self._live is not None:
-            for _, text in lines:
-                self._live.console.print(text, markup=False, highlight=False, soft_wrap=True)
-            if frame is not None:
-                self._live.update(frame(), refresh=True)
-            if not live:
-                self._live.stop()
-                self._live = None
-            return
-        for stream, text in lines:
-            stream.write(text + "\n")
+        elif kind == "frame" and live is not None:
+            live.update(argument(), refresh=True)
+        elif kind == "end" and live is not None:
+            if argument is not None:
+                live.update(argument(), refresh=True)
+            self._live = None
+            live.stop()
+        elif kind == "line":
+            stream, text = argument
+            if live is not None:
+                live.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                stream.write(text + "\n")
