@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DURATION ?=
 SITE   ?= configs/demo.yaml
 
-.PHONY: venv system-packages demo test lint demo-model evaluate bench clean
+.PHONY: venv system-packages export-venv demo test lint demo-model evaluate bench clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -48,6 +48,11 @@ lint: $(STAMP)
 $(VENV)/.train-installed: $(STAMP) requirements-train.txt
 	$(PY) -m pip install --quiet -r requirements-train.txt
 	touch $@
+
+# The Ultralytics export extra in its own venv (.venv-export, ~5 GB: torch, torchvision,
+# ultralytics): `python -m export ultralytics ...` runs there. The tests create it on first use.
+export-venv:
+	bash export/setup_venv.sh
 
 demo-model: $(VENV)/.train-installed
 	$(PY) -m export.demo_model.train

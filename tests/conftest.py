@@ -8,6 +8,9 @@ import pytest
 
 from tests.system import MissingSystemPackage
 
+# The real Ultralytics exports (session fixture `ultralytics_exports`), for every folder.
+pytest_plugins = ["tests.export.ultralytics.exports"]
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:

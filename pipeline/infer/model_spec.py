@@ -16,6 +16,7 @@ from pathlib import Path
 from pipeline.config.models import ModelConfig
 from pipeline.infer.backends.base import ModelLoadError
 from pipeline.infer.layouts.detect import detect_layout
+from pipeline.infer.layouts.metadata import read_metadata
 from pipeline.infer.layouts.layout import (
     Dim,
     LayoutError,
@@ -31,6 +32,8 @@ class ModelSpec:
 
     `input_width`/`input_height`: the model input in pixels. `batch`: the batch size the
     file fixes (partial batches are padded up to it), None for a dynamic batch axis.
+    `max_batch`: the most images one call takes (a dynamic Ultralytics `nms=True` export is
+    built for at most its `batch`; larger batches run in chunks), None: no limit.
     `class_names`: the model's own classes, indexed by its class ids.
     """
 
@@ -41,6 +44,7 @@ class ModelSpec:
     batch: int | None
     class_names: tuple[str, ...]
     layout: LayoutInfo
+    max_batch: int | None = None
 
     @property
     def input_name(self) -> str:
@@ -58,6 +62,7 @@ class ModelSpec:
             self.input_width,
             self.input_height,
             self.batch,
+            self.max_batch,
             self.class_names,
             layout.layout,
             layout.preprocessing,
@@ -139,7 +144,10 @@ def describe_model(
     image = dict(inputs)[layout.image_input]
     width, height = _input_size(model, image, metadata)
     batch = image[0] if isinstance(image[0], int) and image[0] > 0 else None
-    spec = ModelSpec(model.display_name, path, width, height, batch, tuple(names), layout)
+    max_batch = batch if batch is not None else _dynamic_limit(metadata)
+    spec = ModelSpec(
+        model.display_name, path, width, height, batch, tuple(names), layout, max_batch
+    )
     unknown = [name for name in model.classes or () if name not in spec.class_names]
     if unknown:
         raise ModelLoadError(
@@ -147,6 +155,18 @@ def describe_model(
             f"(it has {', '.join(spec.class_names)})"
         )
     return spec
+
+
+def _dynamic_limit(metadata: Mapping[str, str]) -> int | None:
+    """The most images per call of a dynamic-batch file: the project's exporter writes it as
+    `vigia_batch`; an Ultralytics `nms=True` export's NMS is built for its `batch` at most
+    (a fifth image through a batch-4 file comes back empty, with no error)."""
+    declared = metadata.get("vigia_batch", "")
+    if declared.isdigit() and int(declared) > 0:
+        return int(declared)
+    if read_metadata(metadata).nms and metadata.get("batch", "").isdigit():
+        return max(1, int(metadata["batch"]))
+    return None
 
 
 def _class_names(model: ModelConfig, metadata: Mapping[str, str]) -> list[str] | None:

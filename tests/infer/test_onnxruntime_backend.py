@@ -31,6 +31,7 @@ def images(count: int, size: int = 320) -> np.ndarray:
     ("fixed_batch", "max_batch", "count"),
     [
         (4, 8, 2),  # a partial batch padded up to the model's 4 (was a crash loop)
+        (4, 2, 2),  # the site's batches are smaller than the model's
         (4, 8, 7),  # two runs of 4, the second padded
         (1, 8, 5),  # a batch-1 export runs five times
         (None, 8, 8),  # dynamic: one run of 8
@@ -46,9 +47,22 @@ def test_fixed_and_dynamic_batches(tmp_path, fixed_batch, max_batch, count):
     assert set(result) == {"output0"}
     assert result["output0"].shape == (count, 7, 16)
     np.testing.assert_array_equal(result["output0"], np.repeat(output, count, axis=0))
-    with pytest.raises(ValueError, match=r"this model takes 1\.\.8"):
+    with pytest.raises(ValueError, match=rf"this model takes 1\.\.{max_batch}"):
         backend.infer(images(max_batch + 1))
     backend.close()
+
+
+def test_a_dynamic_nms_export_runs_in_chunks_of_its_batch(tmp_path):
+    """An Ultralytics `nms=True` export with a dynamic batch is built for at most its
+    `batch`: a fifth image through a batch-4 file comes back empty, without an error."""
+    rows = np.zeros((1, 300, 6), np.float32)
+    rows[0, 0] = (10, 10, 50, 60, 0.9, 0)
+    metadata = {**ULTRALYTICS_YOLO, "batch": "4", "args": "{'batch': 4, 'nms': True}"}
+    path = constant_detector(tmp_path / "nms.onnx", {"output0": rows}, metadata=metadata)
+    backend = backend_for(path, 8)
+    assert (backend.spec.batch, backend.spec.max_batch) == (None, 4)
+    result = backend.infer(images(6))
+    assert result["output0"].shape == (6, 300, 6)
 
 
 def test_rtdetr_original_gets_its_target_sizes(tmp_path):

@@ -88,7 +88,7 @@ class OnnxRuntimeBackend:
         self.preprocess_seconds = 0.0
         # A fixed-batch model runs in chunks of its batch, the last one padded with copies of
         # its last image (never a shape the model refuses).
-        self._chunk = self.spec.batch or max_batch
+        self._chunk = self.spec.batch or min(self.spec.max_batch or max_batch, max_batch)
         height, width = self.spec.input_height, self.spec.input_width
         rows = -(-max_batch // self._chunk) * self._chunk  # whole chunks: padding always fits
         self._tensor = np.zeros((rows, 3, height, width), np.float32)
