@@ -52,7 +52,7 @@ def test_a_terminal_that_stops_reading_never_blocks_the_callers():
     written = drain(read_end)  # ... until someone reads again
     written += drain_until_closed(read_end, terminal)
     text = written.decode()
-    assert text.startswith("0 xxx") and "lines not shown: the terminal did not keep up" in text
+    assert "0 xxx" in text and "lines not shown: the terminal did not keep up" in text
     os.close(read_end)
     os.close(write_end)
 
