@@ -54,13 +54,25 @@ def inference_main(task: InferenceTask, log_pipe: Connection) -> None:
 
 
 def load_backend(site: SiteConfig, model: SiteModel) -> InferenceBackend:
-    if model.config.backend is Backend.ONNXRUNTIME:
+    # Each backend's module is imported only when a model asks for it (TensorRT, torch).
+    backend, max_batch = model.config.backend, site.inference.max_batch
+    if backend is Backend.ONNXRUNTIME:
         from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(
-            model.config, model.spec, site.onnxruntime, site.inference.max_batch
-        )
-    raise ModelLoadError(f"backend {model.config.backend.value} is not available in this build")
+        return OnnxRuntimeBackend(model.config, model.spec, site.onnxruntime, max_batch)
+    if backend is Backend.TENSORRT:
+        from pipeline.infer.backends.tensorrt import TensorRtBackend
+
+        return TensorRtBackend(site, model.config, model.spec, max_batch)
+    if backend is Backend.TORCH:
+        from pipeline.infer.backends.torch_backend import TorchBackend
+
+        return TorchBackend(model.config, model.spec, site.torch, max_batch)
+    if backend is Backend.AUTO:
+        from pipeline.infer.backends.selection import load_auto
+
+        return load_auto(site, model.config, model.spec)
+    raise ModelLoadError(f"backend {backend.value} is not available in this build")
 
 
 def frame_letterbox(meta: FrameMeta, view_width: int, view_height: int) -> Letterbox:

@@ -1,0 +1,172 @@
+"""Which engines a site needs: one per ONNX file that a tensorrt (or auto) model names.
+
+The engine's file name is derived from the ONNX file's name and the precision only
+(`<engine_dir>/<onnx stem>.<precision>.engine`), never from versions or GPU names: whether a
+file is current is the manifest's business (engines/staleness.py), so a new TensorRT never
+leaves an orphan engine behind a name nobody looks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engines.frames_input import FRAMES_INPUT
+from engines.manifest import (
+    BuildSettings,
+    DeviceFacts,
+    EngineManifest,
+    manifest_path,
+    source_tensors,
+)
+from pipeline.config.models import Backend, ModelConfig, SiteConfig, TensorRtConfig
+from pipeline.infer.model_spec import ModelSpec, read_model_spec
+
+ENGINE_BACKENDS = (Backend.TENSORRT, Backend.AUTO)
+
+
+class TargetError(ValueError):
+    """The site's tensorrt settings cannot describe an engine for a model; says what to change."""
+
+
+@dataclass(frozen=True)
+class EngineTarget:
+    """One engine to build or check: the ONNX, where the engine goes, the profile it takes."""
+
+    models: tuple[str, ...]  # display names of the site's models that run on it
+    model: ModelConfig  # the first of them (path, class names, layout overrides)
+    spec: ModelSpec
+    engine: Path
+    settings: TensorRtConfig
+    batch_profile: tuple[int, int, int]  # min, opt, max images per call
+
+    @property
+    def onnx(self) -> Path:
+        return self.model.path
+
+    @property
+    def manifest(self) -> Path:
+        return manifest_path(self.engine)
+
+    @property
+    def max_batch(self) -> int:
+        return self.batch_profile[2]
+
+    def wanted(self, onnx_sha256: str, calibration: str | None) -> BuildSettings:
+        """What the site asks this engine to be, for the manifest and the staleness check."""
+        spec = self.spec
+        return BuildSettings(
+            onnx_sha256=onnx_sha256,
+            precision=self.settings.precision,
+            batch_profile=self.batch_profile,
+            frames_input=FRAMES_INPUT,
+            input_shape=(self.max_batch, spec.input_height, spec.input_width, 3),
+            dla_core=self.settings.dla_core,
+            calibration=calibration,
+        )
+
+    def manifest_for(
+        self,
+        device: DeviceFacts,
+        onnx_sha256: str,
+        calibration: str | None,
+        precision_route: str,
+        built_at: str,
+        build_seconds: float,
+    ) -> EngineManifest:
+        """The manifest of an engine built for this target on `device`."""
+        inputs, outputs, metadata = source_tensors(self.onnx)
+        return EngineManifest(
+            source_onnx=str(self.onnx),
+            settings=self.wanted(onnx_sha256, calibration),
+            device=device,
+            onnx_inputs=inputs,
+            onnx_outputs=outputs,
+            metadata=metadata,
+            classes=self.spec.class_names,
+            layout=self.spec.layout.layout.value,
+            precision_route=precision_route,
+            built_at=built_at,
+            build_seconds=build_seconds,
+        )
+
+
+def engine_file(settings: TensorRtConfig, onnx: Path) -> Path:
+    return settings.engine_dir / f"{onnx.stem}.{settings.precision.value}.engine"
+
+
+def batch_profile(
+    settings: TensorRtConfig, spec: ModelSpec, max_batch: int
+) -> tuple[int, int, int]:
+    """(min, opt, max) images per call: a fixed-batch ONNX fixes all three; otherwise
+    `tensorrt.batch`, its max defaulting to the site's `inference.max_batch` (larger batches
+    are run in chunks of max) and its opt to max."""
+    given = settings.batch
+    if spec.batch is not None:
+        fixed = spec.batch
+        asked = {key: getattr(given, key) for key in sorted(given.model_fields_set)}
+        if any(value is not None and value != fixed for value in asked.values()):
+            raise TargetError(
+                f"{spec.path}: the model's batch is fixed at {fixed}; remove tensorrt.batch "
+                f"({', '.join(f'{k}: {v}' for k, v in asked.items())}) or export the model "
+                "with a dynamic batch"
+            )
+        return fixed, fixed, fixed
+    largest = given.max if given.max is not None else max_batch
+    tuned = given.opt if given.opt is not None else largest
+    if not given.min <= tuned <= largest:
+        raise TargetError(
+            f"tensorrt.batch: min {given.min} <= opt {tuned} <= max {largest} does not hold "
+            f"(max defaults to inference.max_batch, {max_batch}); set tensorrt.batch.max"
+        )
+    return given.min, tuned, largest
+
+
+def model_target(site: SiteConfig, model: ModelConfig, spec: ModelSpec) -> EngineTarget:
+    """The engine one model of the site runs on."""
+    settings = site.tensorrt
+    return EngineTarget(
+        models=(model.display_name,),
+        model=model,
+        spec=spec,
+        engine=engine_file(settings, model.path),
+        settings=settings,
+        batch_profile=batch_profile(settings, spec, site.inference.max_batch),
+    )
+
+
+def site_targets(site: SiteConfig, specs: Sequence[ModelSpec] | None = None) -> list[EngineTarget]:
+    """Every engine the site needs, one per ONNX file, in the order the models are listed.
+
+    `specs`: the models' specs if already read (one per `site.detectors`), else they are read
+    here (ModelLoadError for a bad file). TargetError if two files would share an engine name.
+    """
+    models = site.detectors
+    targets: dict[Path, EngineTarget] = {}
+    for index, model in enumerate(models):
+        if model.backend not in ENGINE_BACKENDS:
+            continue
+        key = model.path.resolve()
+        if key in targets:
+            found = targets[key]
+            targets[key] = EngineTarget(
+                (*found.models, model.display_name),
+                found.model,
+                found.spec,
+                found.engine,
+                found.settings,
+                found.batch_profile,
+            )
+            continue
+        spec = specs[index] if specs is not None else read_model_spec(model)
+        targets[key] = model_target(site, model, spec)
+    by_engine: dict[Path, Path] = {}
+    for key, target in targets.items():
+        other = by_engine.setdefault(target.engine, key)
+        if other != key:
+            raise TargetError(
+                f"{other} and {key} would both build {target.engine}: rename one of the files "
+                "(engines are named after the ONNX file)"
+            )
+    return list(targets.values())
