@@ -100,8 +100,8 @@ def batch_profile(
     settings: TensorRtConfig, spec: ModelSpec, max_batch: int
 ) -> tuple[int, int, int]:
     """(min, opt, max) images per call: a fixed-batch ONNX fixes all three; otherwise
-    `tensorrt.batch`, its max defaulting to the site's `inference.max_batch` (larger batches
-    are run in chunks of max) and its opt to max."""
+    `tensorrt.batch`, its max defaulting to the site's `inference.max_batch` (or the most the
+    model takes per call, if less; larger batches run in chunks of max) and its opt to max."""
     given = settings.batch
     if spec.batch is not None:
         fixed = spec.batch
@@ -113,7 +113,13 @@ def batch_profile(
                 "with a dynamic batch"
             )
         return fixed, fixed, fixed
-    largest = given.max if given.max is not None else max_batch
+    limit = spec.max_batch  # a dynamic nms=True export is built for at most its batch
+    if given.max is not None and limit is not None and given.max > limit:
+        raise TargetError(
+            f"{spec.path}: tensorrt.batch.max {given.max}, but the model takes at most {limit} "
+            "images per call; lower tensorrt.batch.max"
+        )
+    largest = given.max if given.max is not None else min(max_batch, limit or max_batch)
     tuned = given.opt if given.opt is not None else largest
     if not given.min <= tuned <= largest:
         raise TargetError(

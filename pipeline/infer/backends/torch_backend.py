@@ -71,7 +71,7 @@ class TorchBackend:
         self.preprocess_seconds = 0.0
         self._torch = torch
         spec = self.spec
-        self._chunk = spec.batch or max_batch
+        self._chunk = spec.batch or min(spec.max_batch or max_batch, max_batch)
         frames = (self._chunk, spec.input_height, spec.input_width, 3)
         pinned = cuda  # page-locked host memory only where there is a device to copy to
         self._host = torch.empty(frames, dtype=torch.uint8, pin_memory=pinned)
