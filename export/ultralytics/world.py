@@ -21,7 +21,7 @@ import torch
 
 from export.ultralytics.errors import ExportError
 from pipeline.config.loading import ConfigError
-from pipeline.config.regions import load_prompt_classes
+from pipeline.config.prompts import load_prompts as read_prompts_file
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +36,11 @@ class TextEncoder(Protocol):
 
 
 def load_prompts(path: Path) -> dict[str, tuple[str, ...]]:
-    """Class name -> prompts, in the file's order (the class ids of the export)."""
+    """Class name -> prompts, in the file's order (the class ids of the export); an entry
+    without prompts is prompted by its name."""
     try:
-        return load_prompt_classes(path)
+        entries = read_prompts_file(path).entries
+        return {entry.name: entry.prompts or (entry.name,) for entry in entries}
     except ConfigError as error:
         raise ExportError("; ".join(error.problems)) from None
 

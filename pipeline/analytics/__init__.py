@@ -11,7 +11,6 @@ from pipeline.analytics.monitor import (
     PersonStatus,
 )
 from pipeline.analytics.roi_file import RoiFile, RoiPolygon, Units, load_roi_file
-from pipeline.analytics.roles import ClassRoles, PromptsFile, Role, load_prompts
 from pipeline.analytics.tracker import PersonTracker
 from pipeline.analytics.zones import (
     FRAME_ZONE,
@@ -22,6 +21,7 @@ from pipeline.analytics.zones import (
     unused_zone_rules,
     zone_specs,
 )
+from pipeline.config.prompts import ClassRoles, PromptsFile, Role, load_prompts
 
 __all__ = [
     "FRAME_ZONE",

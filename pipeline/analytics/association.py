@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.analytics.geometry import intersection_area
-from pipeline.analytics.roles import ROLE_ITEM, ClassRoles, Role
 from pipeline.config.compliance import AssociationConfig, BoxRegion, PpeItem
+from pipeline.config.prompts import ROLE_ITEM, ClassRoles, Role
 from pipeline.detections import Detections
 
 ITEMS = tuple(PpeItem)  # column order of the per-item arrays below

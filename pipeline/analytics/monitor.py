@@ -26,11 +26,11 @@ from pipeline.analytics.association import ITEMS, NOBODY, Sightings, ppe_rows, s
 from pipeline.analytics.events import EventSource, ViolationEvent
 from pipeline.analytics.evidence import Evidence, ItemState, classify
 from pipeline.analytics.geometry import box_iou
-from pipeline.analytics.roles import ClassRoles, Role
 from pipeline.analytics.tracker import PersonTracker
 from pipeline.analytics.violations import Observation, TrackView, ViolationBook
 from pipeline.analytics.zones import PlacedZone, ZonePlacement, ZoneSpec, place_zones
 from pipeline.config.compliance import ComplianceConfig, PpeItem
+from pipeline.config.prompts import ClassRoles, Role
 from pipeline.detections import NO_TRACK, Detections
 
 HEAD_CUT_PX = 1.0  # a person box starting this close to the frame's top may have lost its head

@@ -17,10 +17,10 @@ from pipeline.analytics import (
     ZoneSpec,
 )
 from pipeline.analytics.events import utc_iso
-from pipeline.analytics.roles import ClassRoles
 from pipeline.camera.outputs import JsonLines
 from pipeline.camera.sources import CapturedFrame
 from pipeline.config.models import CameraConfig, FileSource, SiteConfig, SyntheticSource
+from pipeline.config.prompts import ClassRoles
 from pipeline.detections import Detections
 from pipeline.events.emitter import EventEmitter
 from pipeline.events.schema import EventType

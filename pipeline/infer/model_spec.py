@@ -16,7 +16,6 @@ from pathlib import Path
 from pipeline.config.models import ModelConfig
 from pipeline.infer.backends.base import ModelLoadError
 from pipeline.infer.layouts.detect import detect_layout
-from pipeline.infer.layouts.metadata import read_metadata
 from pipeline.infer.layouts.layout import (
     Dim,
     LayoutError,
@@ -24,6 +23,7 @@ from pipeline.infer.layouts.layout import (
     Preprocessing,
     TensorDescription,
 )
+from pipeline.infer.layouts.metadata import read_metadata
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from pipeline.analytics.association import ITEMS, NOBODY, person_regions, sight
-from pipeline.analytics.roles import ClassRoles
 from pipeline.config.compliance import AssociationConfig, BoxRegion, PpeItem
+from pipeline.config.prompts import ClassRoles
 from pipeline.detections import Detections
 
 ROLES = ClassRoles.from_names(("person", "helmet", "vest", "head", "no vest"))

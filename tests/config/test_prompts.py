@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pipeline.analytics import ClassRoles, Role, load_prompts
-from pipeline.analytics.roles import default_role, normalize_class_name
 from pipeline.config.compliance import PpeItem
 from pipeline.config.loading import ConfigError
+from pipeline.config.prompts import default_role, normalize_class_name
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CLASSES = ("person", "helmet", "vest")
