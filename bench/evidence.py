@@ -11,7 +11,8 @@
     the recorder and evidence off, then on (segments + 10 s pre-roll + clips), then off
     again; camera_cost = process CPU per frame on / off (all threads: the encoder's work is
     the camera's cost even though it runs beside the loop), loop ms = the loop thread's own
-    CPU per frame (what the camera loop itself waits), record_ms = the encoder thread's CPU
+    CPU per frame, handing over = wall time of stream.write + evidence.on_frame (what
+    the loop waits for the recorder and evidence, GIL waits included), record_ms = the encoder thread's CPU
     per frame. The encoder's queue holds the whole run, so no frame is dropped and every
     frame's encoding is counted (a camera drops what its encoder cannot keep up with).
     preroll_mb: the evidence pre-roll held at the end of the run (pre_s = 10 s plus up to
@@ -167,6 +168,8 @@ def run_loop(
     process_started, loop_started = time.process_time(), time.thread_time()
     wall_started = time.monotonic()
     events = 0
+    handovers: list[float] = []  # seconds the loop spent handing a frame over (GIL included)
+    handover_cpu = 0.0  # of which the loop thread's own CPU
     for count in range(frames):
         index, frame = next(source_frames)
         t = wall_started + count / fps
@@ -174,8 +177,11 @@ def run_loop(
         analysis = monitor.update(detections_of(truths[index]), t, (width, height))
         annotated = annotate(frame, analysis, roles, CLASS_NAMES)
         if stream is not None and evidence is not None:
+            handing, handing_cpu = time.perf_counter(), time.thread_time()
             stream.write(annotated, t)
             evidence.on_frame(analysis, annotated, t)
+            handovers.append(time.perf_counter() - handing)
+            handover_cpu += time.thread_time() - handing_cpu
         events += len(analysis.events)
         pause = wall_started + (count + 1) / fps - time.monotonic()
         if pause > 0:
@@ -188,6 +194,9 @@ def run_loop(
         result["record_ms"] = stream.encode_s * 1000 / max(1, stream.frames)
         result["dropped"] = stream.dropped
         result["clips"] = evidence.clips
+        result["handover_ms"] = float(np.mean(handovers)) * 1000
+        result["handover_max_ms"] = max(handovers) * 1000
+        result["handover_cpu_ms"] = handover_cpu * 1000 / frames
     result["cpu_ms"] = (time.process_time() - process_started) * 1000 / frames
     return result
 
@@ -255,7 +264,9 @@ def main() -> int:
             f"off {off['cpu_ms']:.1f} ms, on {on['cpu_ms']:.1f} ms ({camera_cost:.2f}x); loop "
             f"thread off {off['loop_ms']:.2f} ms, on {on['loop_ms']:.2f} ms; encoder "
             f"{on['record_ms']:.1f} ms/frame, {on['dropped']:.0f} frames dropped, "
-            f"{on['events']:.0f} events, {on['clips']:.0f} clips"
+            f"{on['events']:.0f} events, {on['clips']:.0f} clips; handing a frame over "
+            f"(write + on_frame, wall): mean {on['handover_ms']:.3f} ms, "
+            f"max {on['handover_max_ms']:.1f} ms, its CPU {on['handover_cpu_ms']:.3f} ms"
         )
         evidence_writes(frames[: round((5 + 5) * args.fps)], args.fps, directory)
         rich_ms = rich_stream(source, directory)

@@ -117,7 +117,7 @@ class VideoEncoder:
         yuv = cast(
             "npt.NDArray[np.uint8]", cv2.cvtColor(frame[:height, :width], cv2.COLOR_BGR2YUV_I420)
         )
-        video_frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        video_frame = yuv420p_frame(yuv, width, height)
         pts = max(round((t - self.origin) * 1000), self._last_pts + 1)
         self._last_pts = pts
         video_frame.pts = pts
@@ -140,6 +140,26 @@ class VideoEncoder:
             )
             for packet in packets
         ]
+
+
+def yuv420p_frame(yuv: npt.NDArray[np.uint8], width: int, height: int) -> av.VideoFrame:
+    """An I420 image ((H * 3/2, W), cv2's layout) copied into a new frame's planes.
+
+    Instead of VideoFrame.from_ndarray, whose copy goes through bytes while holding the GIL
+    (4.7 ms per 1080p frame here, the camera loop waiting meanwhile): numpy copies into
+    the planes in 0.6 ms and releases the GIL while it does."""
+    video_frame = av.VideoFrame(width, height, "yuv420p")
+    quarter = width * height // 4
+    chroma = yuv[height:].reshape(-1)
+    parts = (
+        yuv[:height],
+        chroma[:quarter].reshape(height // 2, width // 2),
+        chroma[quarter:].reshape(height // 2, width // 2),
+    )
+    for plane, part in zip(video_frame.planes, parts, strict=True):
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
+        rows[:, : plane.width] = part
+    return video_frame
 
 
 class Mp4Writer:

@@ -24,6 +24,7 @@ from pipeline.camera.recording import (
     SegmentFiles,
     open_segment_file,
     utc_stamp,
+    yuv420p_frame,
 )
 from pipeline.camera.retention import (
     SWEEP_MARKER,
@@ -194,6 +195,16 @@ def test_a_new_frame_size_starts_a_new_segment_at_that_size(tmp_path: Path) -> N
         (list(range(30, 60)), (240, 160)),
         (list(range(60, 70)), SIZE),
     ]
+
+
+@pytest.mark.parametrize("size", [(320, 240), (322, 242), (1920, 1080)])
+def test_yuv420p_frame_copies_every_plane(size: tuple[int, int]) -> None:
+    """Rows of a plane are padded for alignment (322 -> 336 bytes): the copy skips the pad."""
+    width, height = size
+    image = np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    yuv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+    frame = yuv420p_frame(yuv, width, height)
+    assert np.array_equal(frame.to_ndarray(), yuv)
 
 
 def test_segment_names_never_reuse_a_file(tmp_path: Path) -> None:
