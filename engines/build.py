@@ -49,8 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(stderr=False)
-    errors = Console(stderr=True)
+    # Messages are plain lines (a terminal's width never wraps one); rich draws the progress.
+    console = Console(soft_wrap=True, highlight=False)
+    errors = Console(stderr=True, soft_wrap=True, highlight=False)
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=errors)]
     )
