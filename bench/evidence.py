@@ -15,8 +15,8 @@
     the loop waits for the recorder and evidence, GIL waits included), record_ms = the encoder thread's CPU
     per frame. The encoder's queue holds the whole run, so no frame is dropped and every
     frame's encoding is counted (a camera drops what its encoder cannot keep up with).
-    preroll_mb: the evidence pre-roll held at the end of the run (pre_s = 10 s plus up to
-    one keyframe interval).
+    preroll_mb: the most the evidence pre-roll held during the run (pre_s = 10 s plus up
+    to one keyframe interval).
 (c) evidence writes (in the encoder's thread): a clip of pre_s + post_s cut from the
     pre-roll (a copy of packets), and a start snapshot (emphasis + JPEG q90).
 (d) rich stream: recording the source's own packets with no decode and no encode (PyAV
@@ -40,7 +40,7 @@ import numpy as np
 from pipeline.analytics import ClassRoles, ComplianceMonitor, EventSource, zone_specs
 from pipeline.camera.draw import annotate
 from pipeline.camera.evidence import emphasise, open_video_outputs, write_clip, write_jpeg
-from pipeline.camera.recording import MOVFLAGS, EncodedPacket, VideoEncoder
+from pipeline.camera.h264 import MOVFLAGS, EncodedPacket, VideoEncoder
 from pipeline.config.compliance import ComplianceConfig
 from pipeline.config.evidence import (
     EncoderConfig,
@@ -170,6 +170,7 @@ def run_loop(
     events = 0
     handovers: list[float] = []  # seconds the loop spent handing a frame over (GIL included)
     handover_cpu = 0.0  # of which the loop thread's own CPU
+    preroll_peak = 0  # bytes
     for count in range(frames):
         index, frame = next(source_frames)
         t = wall_started + count / fps
@@ -182,13 +183,14 @@ def run_loop(
             evidence.on_frame(analysis, annotated, t)
             handovers.append(time.perf_counter() - handing)
             handover_cpu += time.thread_time() - handing_cpu
+            preroll_peak = max(preroll_peak, evidence.preroll_bytes)
         events += len(analysis.events)
         pause = wall_started + (count + 1) / fps - time.monotonic()
         if pause > 0:
             time.sleep(pause)
     result = {"loop_ms": (time.thread_time() - loop_started) * 1000 / frames, "events": events}
     if stream is not None and evidence is not None:
-        result["preroll_mb"] = evidence.preroll_bytes / 1e6
+        result["preroll_mb"] = preroll_peak / 1e6
         evidence.close()
         stream.close(timeout=600)
         result["record_ms"] = stream.encode_s * 1000 / max(1, stream.frames)

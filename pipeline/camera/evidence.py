@@ -41,7 +41,8 @@ import cv2
 import numpy as np
 
 from pipeline.analytics import EventKind, FrameAnalysis, ViolationEvent
-from pipeline.camera.recording import AnnotatedStream, EncodedPacket, Mp4Writer, SegmentFiles
+from pipeline.camera.h264 import EncodedPacket, Mp4Writer
+from pipeline.camera.recording import AnnotatedStream, SegmentFiles
 from pipeline.config.evidence import EvidenceConfig, RecordingConfig
 
 logger = logging.getLogger(__name__)

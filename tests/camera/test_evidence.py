@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from pipeline.analytics import ClassRoles, EventKind, ViolationEvent
 from pipeline.camera.draw import annotate
 from pipeline.camera.evidence import DIM, Evidence, Preroll, Refs, emphasise, open_video_outputs
-from pipeline.camera.recording import AnnotatedStream, EncodedPacket
+from pipeline.camera.h264 import EncodedPacket
+from pipeline.camera.recording import AnnotatedStream
 from pipeline.config.evidence import EncoderConfig, EvidenceConfig, RecordingConfig
 from tests.analytics.scenes import CLASS_NAMES, Worker, detections_at, make_monitor
 from tests.camera.test_recording import (

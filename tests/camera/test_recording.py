@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import av
@@ -19,13 +20,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from pipeline.camera.recording import (
-    AnnotatedStream,
-    SegmentFiles,
-    open_segment_file,
-    utc_stamp,
-    yuv420p_frame,
-)
+from pipeline.camera.h264 import yuv420p_frame
+from pipeline.camera.recording import AnnotatedStream, SegmentFiles, open_segment_file, utc_stamp
 from pipeline.camera.retention import (
     SWEEP_MARKER,
     SegmentFile,
@@ -113,8 +109,12 @@ def write_all(stream: AnnotatedStream, frames: list[tuple[np.ndarray, float]]) -
     """Every frame, none dropped: past 200 queued, wait for the encoder to catch up."""
     for count, (frame, t) in enumerate(frames):
         if count and count % 200 == 0:
-            wait_for(lambda done=count - 50: stream.frames >= done)
+            wait_for(partial(encoded, stream, count - 50))
         assert stream.write(frame, t), "the queue holds every frame of these tests"
+
+
+def encoded(stream: AnnotatedStream, frames: int) -> bool:
+    return stream.frames >= frames
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -144,7 +144,7 @@ def _record_until_killed(directory: str, frames: int) -> None:
     """Child process: write `frames` frames, say so once the encoder has taken them, wait."""
     stream, _ = start_stream(Path(directory), recording_config())
     write_all(stream, [(marked_frame(i), i / FPS) for i in range(frames)])
-    wait_for(lambda: stream.frames >= frames)
+    wait_for(partial(encoded, stream, frames))
     time.sleep(0.2)  # the muxer's writes of the packets ready so far
     print("written", flush=True)
     time.sleep(60)
@@ -202,7 +202,7 @@ def test_yuv420p_frame_copies_every_plane(size: tuple[int, int]) -> None:
     """Rows of a plane are padded for alignment (322 -> 336 bytes): the copy skips the pad."""
     width, height = size
     image = np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    yuv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+    yuv = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
     frame = yuv420p_frame(yuv, width, height)
     assert np.array_equal(frame.to_ndarray(), yuv)
 
