@@ -100,6 +100,16 @@ class RecordingConfig(Frozen):
     )
     retention: RetentionConfig = RetentionConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_fourcc(cls, data: object) -> object:
+        if isinstance(data, dict) and "fourcc" in data:
+            raise ValueError(
+                "fourcc is gone: recordings are H.264 through PyAV now; remove the key "
+                "(recording.encoder sets preset and crf)"
+            )
+        return data
+
 
 class EvidenceConfig(Frozen):
     """Per violation episode: snapshots at its start (and its best moment) and a clip."""

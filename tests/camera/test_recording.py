@@ -335,7 +335,8 @@ def test_opening_a_segment_applies_retention_and_spares_the_new_one(tmp_path: Pa
         ({"encoder": {"preset": "placebo"}}, "ultrafast"),
         ({"encoder": {"keyframe_s": 30}}, "less than or equal to 10"),
         ({"retention": {"max_total_gb": 0}}, "greater than 0"),
-        ({"fourcc": "mp4v"}, "Extra inputs are not permitted"),
+        ({"fourcc": "mp4v"}, "fourcc is gone: recordings are H.264"),
+        ({"segments": 300}, "Extra inputs are not permitted"),
     ],
 )
 def test_recording_config_rejects(section, message) -> None:
