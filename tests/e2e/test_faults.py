@@ -1,13 +1,13 @@
-"""The transport survives either end being SIGKILLed, and the site refuses what it cannot do:
-too little /dev/shm, other users' segments; it sweeps what a killed run left."""
+"""The transport survives a camera SIGKILLed mid-write, and the site refuses what it cannot
+do: too little /dev/shm, other users' segments; it sweeps what a killed run left. (Killed
+inference processes and the rest of the faults: tests/faults/.)"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
-
-import pytest
 
 from tests.e2e.conftest import SiteRun, wait_for
 
@@ -19,32 +19,11 @@ def answered_after(site_run: SiteRun, moment: float, frames: int = 3) -> bool:
     )
 
 
-@pytest.mark.parametrize(
-    ("fps", "moment"), [(2, "idle, waiting for frames"), (30, "busy, likely mid-batch")]
-)
-def test_inference_killed_is_replaced_and_cameras_get_answers_again(site_run: SiteRun, fps, moment):
-    site_run.set_fps(fps)
-    with site_run.running(duration=60) as process:
-        wait_for(lambda: answered_after(site_run, 0), 30, "first answers")
-        time.sleep(0.3)
-        site_run.kill_and_await_restart("INFERENCE")
-        restarted_at = time.time()
-        wait_for(
-            lambda: answered_after(site_run, restarted_at),
-            20,
-            "answers from the new inference process",
-        )
-        site_run.interrupt(process)
-    log = "\n".join(site_run.log_lines)
-    assert "[SUPERVISOR] [ERROR] INFERENCE: process was killed by SIGKILL" in log
-    assert site_run.leftover_segments() == []
-
-
 def test_camera_killed_repeatedly_mid_stream_recovers_every_time(site_run: SiteRun):
     """A camera killed at arbitrary moments (possibly inside a ring write) is replaced, and
     the replacement's frames reach inference: the ring is repaired, seqs keep increasing."""
     site_run.set_fps(30)
-    with site_run.running(duration=60) as process:
+    with site_run.running(duration=240) as process:
         for _ in range(3):
             started = time.time()
             wait_for(
@@ -54,9 +33,11 @@ def test_camera_killed_repeatedly_mid_stream_recovers_every_time(site_run: SiteR
                 30,
                 "CAM1 answers",
             )
-            site_run.kill_and_await_restart("CAM1")
+            pid = wait_for(lambda: site_run.pid_of("CAM1"), 60, "CAM1 to start")
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda p=pid: (site_run.pid_of("CAM1") or p) != p, 60, "a new CAM1 process")
         restarted_at = time.time()
-        wait_for(lambda: answered_after(site_run, restarted_at), 20, "answers after the last kill")
+        wait_for(lambda: answered_after(site_run, restarted_at), 60, "answers after the last kill")
         site_run.interrupt(process)
     log = "\n".join(site_run.log_lines)
     assert log.count("[SUPERVISOR] [ERROR] CAM1: process was killed by SIGKILL") == 3
@@ -91,6 +72,10 @@ def test_too_small_dev_shm_is_refused_with_both_sizes(site_run: SiteRun):
     )
     assert "--shm-size" in result.stderr
     assert "Traceback" not in result.stderr
+    # The refusal is in the run's log too, in the log format, once.
+    log = "\n".join(site_run.log_lines)
+    assert log.count("but /dev/shm has only 1,048,576 bytes free") == 1
+    assert "[SUPERVISOR] [ERROR] Cannot start: shared memory for site" in log
 
 
 def test_stale_segments_are_swept_and_foreign_ones_left_alone(site_run: SiteRun):
