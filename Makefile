@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DURATION ?=
 SITE   ?= configs/demo.yaml
 
-.PHONY: venv system-packages export-venv demo test lint demo-model evaluate bench clean
+.PHONY: venv system-packages export-venv demo test lint demo-model evaluate bench engines gpu-test clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -53,6 +53,21 @@ $(VENV)/.train-installed: $(STAMP) requirements-train.txt
 # ultralytics): `python -m export ultralytics ...` runs there. The tests create it on first use.
 export-venv:
 	bash export/setup_venv.sh
+
+# TensorRT engines for every model of $(SITE) whose backend is tensorrt or auto, built where
+# missing or stale (engines/; `python -m engines.build $(SITE) --check` only reports). Where
+# TensorRT is missing it says which package this machine needs (x86_64 wheel or JetPack).
+$(VENV)/.gpu-installed: $(STAMP) requirements-gpu.txt
+	$(PY) -m pip install --quiet -r requirements-gpu.txt
+	touch $@
+
+engines: $(VENV)/.gpu-installed
+	$(PY) -m engines.build $(SITE)
+
+# On a GPU machine with TensorRT: the demo engine against ONNX Runtime, then a 4-camera site
+# on it for 20 s (engines/gpu_test.py).
+gpu-test: $(VENV)/.gpu-installed
+	$(PY) -m engines.gpu_test
 
 demo-model: $(VENV)/.train-installed
 	$(PY) -m export.demo_model.train
