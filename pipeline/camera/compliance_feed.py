@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 
 from pipeline.analytics import (
     ComplianceMonitor,
@@ -81,19 +82,25 @@ class ComplianceFeed:
         self._last_t = t
         for problem in analysis.zone_problems:
             logger.warning("%s; that zone is disabled, the camera goes on", problem)
-        self._emit(analysis.events)
         self._row.persons = len(analysis.persons)
         self._row.violations_open = analysis.open_violations
         return analysis
 
-    def close(self) -> None:
-        """End open episodes (reason `stopped`) at the last frame's time."""
-        if self._last_t is not None:
-            self._emit(self.monitor.close(self._last_t + 1e-6))
+    def close(self) -> tuple[ViolationEvent, ...]:
+        """End open episodes (reason `stopped`) at the last frame's time; the caller emits
+        the end events (with their evidence)."""
         self._row.violations_open = 0
+        if self._last_t is None:
+            return ()
+        return self.monitor.close(self._last_t + 1e-6)
 
-    def _emit(self, events: tuple[ViolationEvent, ...]) -> None:
+    def emit(
+        self, events: Sequence[ViolationEvent], evidence: Mapping[str, Mapping[str, str]]
+    ) -> None:
+        """Tell of `events`: the log, `events.jsonl`, the outbox. `evidence`: per episode id,
+        the paths of its snapshots and clip (relative to the run folder)."""
         for event in events:
+            refs = dict(evidence.get(event.episode_id, {}))
             if event.kind is EventKind.START:
                 self._row.violations_total += 1
                 logger.warning(
@@ -112,11 +119,11 @@ class ComplianceFeed:
                     event.episode_id[:8],
                 )
             if self._events is not None:
-                self._events.append(event.to_json(self._clock_offset))
+                self._events.append({**event.to_json(self._clock_offset), **refs})
             if self._emitter is not None:
-                self._deliver(event)
+                self._deliver(event, refs)
 
-    def _deliver(self, event: ViolationEvent) -> None:
+    def _deliver(self, event: ViolationEvent, refs: dict[str, str]) -> None:
         """Into the outbox for the site's sinks (MQTT, webhooks...): stored before anyone is
         told, delivered by the delivery process. The episode and kind make the id, so a start
         emitted twice is stored once."""
@@ -129,6 +136,7 @@ class ComplianceFeed:
             "started_at": utc_iso(event.started_at + offset),
             "confidence": min(1.0, max(0.0, event.confidence)),
             "box": list(event.box),
+            **refs,
         }
         kind = EventType.VIOLATION_START
         if event.kind is EventKind.END and event.ended_at is not None:

@@ -1,4 +1,4 @@
-"""What a camera leaves behind: the annotated recording, `detections` and `events` lines."""
+"""What a camera writes besides video: `detections` and `events` lines (JSONL)."""
 
 from __future__ import annotations
 
@@ -9,58 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from pipeline.detections import NO_TRACK, Detections
 
 logger = logging.getLogger(__name__)
-
-
-def next_free_path(directory: Path, stem: str, suffix: str) -> Path:
-    """`stem.suffix`, or `stem.1.suffix`, `stem.2.suffix`... so a restarted camera never
-    overwrites the recording of its previous life."""
-    candidate = directory / f"{stem}{suffix}"
-    number = 1
-    while candidate.exists():
-        candidate = directory / f"{stem}.{number}{suffix}"
-        number += 1
-    return candidate
-
-
-class Recorder:
-    """Annotated frames to a video file; opened on the first frame, at that frame's size.
-
-    Frames of another size (the stream changed resolution) are resized to the first size.
-    """
-
-    def __init__(self, path: Path, fps: float, fourcc: str = "mp4v") -> None:
-        self.path = path
-        self._fps = fps
-        self._fourcc = fourcc
-        self._writer: cv2.VideoWriter | None = None
-        self._size: tuple[int, int] | None = None
-        self.frames = 0
-
-    def write(self, frame: np.ndarray) -> None:
-        if self._writer is None:
-            self._size = (frame.shape[1], frame.shape[0])
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = cv2.VideoWriter(
-                str(self.path), cv2.VideoWriter.fourcc(*self._fourcc), self._fps, self._size
-            )
-            if not self._writer.isOpened():
-                raise OSError(f"{self.path}: OpenCV cannot write {self._fourcc} video here")
-        if (frame.shape[1], frame.shape[0]) != self._size:
-            frame = cv2.resize(frame, self._size)
-        self._writer.write(frame)
-        self.frames += 1
-
-    def close(self) -> None:
-        """Finalize the file (writes the index; a file never closed is not playable)."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
 
 
 class JsonLines:

@@ -23,9 +23,11 @@ from pipeline.analytics import ClassRoles, ZoneSpec
 from pipeline.camera.capture import Capture
 from pipeline.camera.compliance_feed import ComplianceFeed
 from pipeline.camera.draw import annotate
+from pipeline.camera.evidence import Evidence, open_video_outputs
 from pipeline.camera.inflight import InFlight
-from pipeline.camera.outputs import DetectionsLog, JsonLines, Recorder, next_free_path
+from pipeline.camera.outputs import DetectionsLog, JsonLines
 from pipeline.camera.pacing import Decimator
+from pipeline.camera.recording import AnnotatedStream
 from pipeline.camera.ring_writer import RingWriter
 from pipeline.camera.sources import CapturedFrame, SourceError
 from pipeline.config.models import CameraConfig, SiteConfig
@@ -42,7 +44,8 @@ from pipeline.shm.states import StreamState
 logger = logging.getLogger(__name__)
 
 LOST = (StreamState.STALLED, StreamState.RECONNECTING, StreamState.OFFLINE)
-IDLE_SLEEP = 0.002  # seconds between polls when neither a frame nor a result is due
+IDLE_SLEEP = 0.002
+VIDEO_CLOSE_TIMEOUT = 5.0  # seconds to encode what is queued and finalize the segment  # seconds between polls when neither a frame nor a result is due
 # Letterboxing and drawing run on the loop's own thread: with a pool per camera process, N
 # cameras would start N pools on the same cores. (FFmpeg's decoding threads are separate.)
 OPENCV_THREADS = 1
@@ -90,7 +93,8 @@ class CameraWorker:
         self.decimator = Decimator(camera.target_fps)
         self.captured = WindowMeter()
         self.done = WindowMeter()
-        self.recorder: Recorder | None = None
+        self.video: AnnotatedStream | None = None  # recording and the evidence pre-roll
+        self.evidence: Evidence | None = None
         self.detections_log: DetectionsLog | None = None
         self.events_log: JsonLines | None = None
         self.compliance: ComplianceFeed | None = None
@@ -208,9 +212,14 @@ class CameraWorker:
         assert self.compliance is not None  # opened with the outputs, at the first frame
         analysis = self.compliance.update(frame, result.detections)
         detections = analysis.detections  # persons now carry their track ids
-        if self.recorder is not None:
+        refs: dict[str, dict[str, str]] = {}
+        if self.video is not None:
             task = self.task
-            self.recorder.write(annotate(frame.image, analysis, task.roles, task.class_names))
+            annotated = annotate(frame.image, analysis, task.roles, task.class_names)
+            self.video.write(annotated, analysis.t)
+            if self.evidence is not None:
+                refs = self.evidence.on_frame(analysis, annotated, analysis.t)
+        self.compliance.emit(analysis.events, refs)
         if (
             self.detections_log is not None
             and self.done_count % self.task.site.detections_log.every_n_frames == 0
@@ -244,7 +253,9 @@ class CameraWorker:
         if given_up:
             self.row.dropped_stale += given_up
         if self.compliance is not None:
-            self.compliance.close()
+            events = self.compliance.close()
+            ended = self.evidence.ended(events) if self.evidence is not None else {}
+            self.compliance.emit(events, ended)
 
     def _open_outputs(self, source_fps: float | None) -> None:
         """At the first frame, once the source's rate is known."""
@@ -272,9 +283,9 @@ class CameraWorker:
             self.row,
             self.emitter,
         )
-        if site.recording.enabled:
-            path = next_free_path(self.task.run_dir / "recordings", camera.id, ".mp4")
-            self.recorder = Recorder(path, fps, site.recording.fourcc)
+        self.video, self.evidence = open_video_outputs(
+            site.recording, site.evidence, task.run_dir, task.run_dir.parent, camera.id, fps
+        )
         if site.detections_log.enabled:
             self.detections_log = DetectionsLog(
                 self.task.run_dir / "detections.jsonl",
@@ -284,15 +295,22 @@ class CameraWorker:
             )
 
     def _close_outputs(self) -> None:
+        """Evidence first (its clips read the stream's packets), then the stream, whose
+        segment is finalized within VIDEO_CLOSE_TIMEOUT (below the supervisor's grace)."""
+        if self.evidence is not None:
+            self.evidence.close()
+        if self.video is not None:
+            if self.video.close(timeout=VIDEO_CLOSE_TIMEOUT) and self.video.dropped:
+                logger.warning(
+                    "%d of %d annotated frames were not recorded (the encoder was behind)",
+                    self.video.dropped,
+                    self.video.frames + self.video.dropped,
+                )
         outbox = self.emitter.outbox if self.emitter is not None else None
-        for output in (self.recorder, self.detections_log, self.events_log, outbox):
+        for output in (self.detections_log, self.events_log, outbox):
             if output is None:
                 continue
             try:
                 output.close()
             except OSError:
                 logger.exception("Could not close %s", output)
-        if self.recorder is not None:
-            logger.info(
-                "Recording finalized: %s (%d frames)", self.recorder.path, self.recorder.frames
-            )

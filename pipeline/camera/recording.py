@@ -83,6 +83,7 @@ class SegmentFiles:
         self.segments: list[Path] = []  # every segment opened, in order
         self.write_errors = 0
         self._writer: Mp4Writer | None = None
+        self._frames = 0  # written into the current segment
         self._lock_fd: int | None = None
 
     @property
@@ -100,6 +101,7 @@ class SegmentFiles:
             assert self._writer is not None
             try:
                 self._writer.write(packet)
+                self._frames += 1
             except (OSError, av.FFmpegError) as error:
                 self.write_errors += 1
                 logger.error(
@@ -126,6 +128,7 @@ class SegmentFiles:
                 logger.exception("Recording retention failed in %s", self.site_root)
         path, self._lock_fd = open_segment_file(self.directory, utc_stamp(time.time()))
         self._writer = Mp4Writer(path, first, self.fps, MOVFLAGS)
+        self._frames = 0
         self.segments.append(path)
         logger.info("Recording segment %s (%dx%d)", path, *first.size)
 
@@ -134,6 +137,7 @@ class SegmentFiles:
         if writer is not None:
             try:
                 writer.close()
+                logger.info("Recording finalized: %s (%d frames)", writer.path, self._frames)
             except (OSError, av.FFmpegError):
                 logger.exception(
                     "Could not finalize %s (it plays up to its last fragment)", writer.path

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pipeline.camera.urls import check_url_variables, mask_url
 from pipeline.config.compliance import ComplianceConfig
 from pipeline.config.events import EventsConfig
+from pipeline.config.evidence import EvidenceConfig, RecordingConfig
 from pipeline.config.frozen import Frozen
 from pipeline.infer.layouts.layout import Layout, Preprocessing
 
@@ -371,11 +372,6 @@ class TransportConfig(Frozen):
     )
 
 
-class RecordingConfig(Frozen):
-    enabled: bool = True
-    fourcc: str = Field("mp4v", min_length=4, max_length=4, title="OpenCV FourCC of the recording")
-
-
 class DetectionsLogConfig(Frozen):
     enabled: bool = True
     every_n_frames: int = Field(
@@ -461,6 +457,7 @@ class SiteConfig(Frozen):
     inference: InferenceConfig = InferenceConfig()
     transport: TransportConfig = TransportConfig()
     recording: RecordingConfig = RecordingConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     detections_log: DetectionsLogConfig = DetectionsLogConfig()
     dashboard: DashboardConfig = DashboardConfig()
     cameras: list[CameraConfig] = Field(min_length=1)

@@ -86,10 +86,13 @@ class ViolationPayload(_Payload):
         None, min_length=4, max_length=4, title="x1, y1, x2, y2 in original-frame pixels"
     )
     snapshot: str | None = Field(None, title="JPEG path relative to the run folder")
+    best_snapshot: str | None = Field(
+        None, title="JPEG of the moment the worker was seen best, relative to the run folder"
+    )
     clip: str | None = Field(None, title="MP4 path relative to the run folder")
 
     _started = field_validator("started_at")(_iso_time)
-    _paths = field_validator("snapshot", "clip")(_run_relative)
+    _paths = field_validator("snapshot", "best_snapshot", "clip")(_run_relative)
 
     @field_validator("missing")
     @classmethod
