@@ -5,7 +5,7 @@ Per camera: one FrameRing per *view* (a distinct model input: size and resize mo
 models of the same input share a view) and one ResultRing holding the detections of every
 model for a frame. One StatusBoard for the site: row 0 the inference process, then the
 cameras in config order, then one row per model (written by the inference process: backend,
-latency, images/s).
+latency, images/s), then the event delivery process's row when the site has sinks.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class SiteLayout:
     views: tuple[FrameView, ...]  # view 0 is the one the batcher watches
     max_detections: int  # result rows per frame: every model's max_detections together
     models: int = 1
+    delivery: bool = False  # an event delivery process (the site has sinks)
 
     def __post_init__(self) -> None:
         if self.cameras < 1 or not self.views or self.models < 1:
@@ -50,6 +51,13 @@ class SiteLayout:
 
     @property
     def board_rows(self) -> int:
+        return 1 + self.cameras + self.models + int(self.delivery)
+
+    @property
+    def delivery_row(self) -> int:
+        """Board row of the event delivery process (only when `delivery`)."""
+        if not self.delivery:
+            raise ValueError("this site has no event delivery process")
         return 1 + self.cameras + self.models
 
     @staticmethod
