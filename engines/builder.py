@@ -66,6 +66,13 @@ def format_parser_error(error: Any) -> str:
     return f"{ask('desc')} ({' '.join(where)}; code {ask('code')})"
 
 
+def register_plugins(trt: ModuleType, trt_logger: Any) -> None:
+    """TensorRT's own plugins (EfficientNMS_TRT and others) for the parser and the runtime;
+    graphs exported with EfficientNMS cannot be parsed or deserialized without them."""
+    if not trt.init_libnvinfer_plugins(trt_logger, ""):
+        logger.warning("TensorRT's plugin library did not load: plugin layers will be refused")
+
+
 def timing_cache_file(target: EngineTarget, device: DeviceFacts) -> Path:
     """The site's timing cache, else one per GPU and TensorRT version in the engine folder
     (a timing cache from another GPU or version is useless to TensorRT)."""
@@ -129,6 +136,7 @@ def _build(
 ) -> bytes:
     settings = target.settings
     trt_logger = trt.Logger(trt.Logger.WARNING)
+    register_plugins(trt, trt_logger)
     builder = trt.Builder(trt_logger)
     network = builder.create_network(0)  # valid on 10 and 11 (shared/API_NOTES.md §1)
     parser = trt.OnnxParser(network, trt_logger)

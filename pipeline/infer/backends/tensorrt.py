@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engines.availability import TensorRtMissing, import_tensorrt
-from engines.builder import BuildError, build_engine, device_facts
+from engines.builder import BuildError, build_engine, device_facts, register_plugins
 from engines.checking import fix_command, target_verdict
 from engines.frames_input import FRAMES_INPUT
 from engines.manifest import EngineManifest, ManifestError, read_manifest
@@ -100,7 +100,9 @@ class TensorRtBackend:
         self.max_batch = max_batch
         self.preprocess_seconds = 0.0
         self._trt = trt
-        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        trt_logger = trt.Logger(trt.Logger.WARNING)
+        register_plugins(trt, trt_logger)
+        self._runtime = trt.Runtime(trt_logger)
         if site.tensorrt.dla_core is not None:
             self._runtime.DLA_core = site.tensorrt.dla_core
         # deserialize_cuda_engine returns None on failure (shared/API_NOTES.md §1).
