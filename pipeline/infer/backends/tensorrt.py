@@ -60,7 +60,7 @@ def ready_engine(trt: Any, site: SiteConfig, model: ModelConfig, spec: ModelSpec
         device = device_facts(trt, site.tensorrt.device_id)
         verdict = target_verdict(target, device)
     except (TargetError, CudaError, ValueError) as error:
-        raise ModelLoadError(f"{model.path}: {error}") from None
+        raise ModelLoadError(f"{model.path}: backend tensorrt: {error}") from None
     if verdict.up_to_date:
         return target
     if not site.tensorrt.rebuild_stale:
