@@ -89,10 +89,12 @@ def unloadable_detector(source: Path, target: Path) -> Path:
     return target
 
 
-def marker_video(path: Path, frames: int, marked: range, size: int = 320) -> Path:
+def marker_video(
+    path: Path, frames: int, marked: range, size: int = 320, fps: float = 10.0
+) -> Path:
     """`frames` dark frames of `size` x `size` pixels (square: the letterbox leaves the
-    corner where it is) at 10 frames/s; those in `marked` carry the white corner."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (size, size))
+    corner where it is) at `fps` frames/s; those in `marked` carry the white corner."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
     assert writer.isOpened(), f"OpenCV cannot write {path}"
     for index in range(frames):
         frame = np.full((size, size, 3), 30, np.uint8)
