@@ -8,7 +8,11 @@ import ctypes
 
 import numpy as np
 import pytest
-from cuda.bindings import runtime as cudart
+
+try:
+    from cuda.bindings import runtime as cudart
+except ImportError:  # part of the suite: fail, saying how to get it
+    pytest.fail("cuda-python is not installed: pip install -r requirements-gpu.txt", pytrace=False)
 
 from pipeline.infer.backends.cuda_memory import (
     CudaError,

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import onnx
 import onnxruntime as ort
-import torch
+import pytest
 
 from bench.gpu_check import inflate, skeleton
 from tests.engines.sites import DEMO_MODEL, REPO
@@ -39,9 +39,11 @@ def test_a_full_graph_is_used_as_it_is(tmp_path):
 
 
 def test_without_a_cuda_gpu_it_stops_at_once_saying_so():
+    try:
+        import torch
+    except ImportError:
+        pytest.fail("torch is not installed: pip install -r requirements-torch.txt", pytrace=False)
     if torch.cuda.is_available():
-        import pytest
-
         pytest.skip("a CUDA GPU is here: run python -m bench.gpu_check run")
     result = subprocess.run(
         [sys.executable, "-m", "bench.gpu_check", "run"],
