@@ -73,6 +73,9 @@ def body(task: BodyTask, log_pipe: Connection) -> None:
         if beats == 10:
             if behaviour is Behaviour.CRASH:
                 print("about to crash", file=sys.stderr, flush=True)
+                import cv2  # OpenCV writes its native warning straight to descriptor 2
+
+                cv2.VideoCapture("/nonexistent/camera.mp4", cv2.CAP_FFMPEG).release()
                 sys.exit(int(ExitCode.CRASHED))
             if behaviour is Behaviour.FINISH:
                 sys.exit(int(ExitCode.OK))

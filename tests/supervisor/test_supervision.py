@@ -143,6 +143,8 @@ def test_a_crashing_camera_backs_off_longer_each_time_then_is_fatal_the_rest_go_
         log,
     )
     assert log.count("[CAM2] [WARNING] about to crash") == 4  # its stderr, in the log
+    native = re.findall(r"\[CAM2\] \[WARNING\] OpenCV/FFmpeg: \[ WARN:\S+\] global .+", log)
+    assert len(native) == 4, log  # OpenCV's own line, tagged with the camera
     assert len([e for e, _ in site.notes("CAM2") if e == "started"]) == 4
 
 
