@@ -27,6 +27,7 @@ from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 from pipeline.infer.backends.torch_backend import TorchBackend
 from pipeline.infer.model_spec import read_model_spec
 from pipeline.infer.preprocess import to_model_input
+from tests.export.ultralytics.exports import BUILD_TIMEOUT_S
 from tests.infer.onnx_models import ULTRALYTICS_YOLO, constant_detector, yolo_output
 
 REPO = Path(__file__).resolve().parents[2]
@@ -414,6 +415,7 @@ def test_fp16_on_cuda():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT_S)  # the first use builds the exports
 @pytest.mark.parametrize("model", ["yolo11n", "rtdetr-l"])
 def test_ultralytics_exports_match_onnx_runtime(ultralytics_exports, model):
     """Random-weight exports built from Ultralytics' .yaml (tests/export/ultralytics). RT-DETR's
@@ -426,7 +428,8 @@ def test_ultralytics_exports_match_onnx_runtime(ultralytics_exports, model):
     assert got.shape == want.shape
     if model.startswith("rtdetr"):
         got, want = (np.sort(rows.reshape(2, -1, rows.shape[-1]), axis=1) for rows in (got, want))
-    np.testing.assert_allclose(got, want, rtol=0, atol=2e-3)
+    # float32 both: summation order differs, so large random-weight boxes differ in the 7th digit
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-3)
 
 
 SITE = """\
