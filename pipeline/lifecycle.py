@@ -26,6 +26,9 @@ class ExitCode(IntEnum):
 
 NO_RESTART = frozenset({ExitCode.OK, ExitCode.CONFIG, ExitCode.MODEL, ExitCode.SOURCE})
 
+# Set by the supervisor's child bootstrap (supervisor/bootstrap.py) to the supervisor's pid.
+SUPERVISOR_PID_VARIABLE = "VIGIA_SUPERVISOR_PID"
+
 
 class StopFlag:
     """Set by a signal handler, read by the work loop; also set when the supervisor is gone.
@@ -33,12 +36,15 @@ class StopFlag:
     A plain attribute, not a threading.Event: Event.set() takes a lock, and a handler that
     interrupts the main thread while it holds that lock would deadlock. A child whose parent
     died (even by SIGKILL) is re-parented, which `os.getppid()` reveals: it stops instead of
-    running on unsupervised.
+    running on unsupervised. The parent is the supervisor's pid as the bootstrap recorded it
+    (reading `os.getppid()` here would take the re-parenting init for the parent of a child
+    whose supervisor died while it was still importing its modules).
     """
 
     def __init__(self) -> None:
         self._signalled = False
-        self._parent = os.getppid()
+        recorded = os.environ.get(SUPERVISOR_PID_VARIABLE, "")
+        self._parent = int(recorded) if recorded.isdigit() else os.getppid()
 
     def set(self) -> None:
         self._signalled = True

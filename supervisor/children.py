@@ -106,7 +106,7 @@ class Child:
         self.row.model_call_started = 0.0
         process = self._context.Process(
             target=child_main,
-            args=(self.spec.target, self.spec.task, writer, out_writer),
+            args=(self.spec.target, self.spec.task, writer, out_writer, os.getpid()),
             name=self.tag,
             daemon=False,
         )

@@ -110,3 +110,31 @@ def helper_thread_body() -> None:
 def model_call() -> None:
     while True:
         time.sleep(3600)
+
+
+def slow_starter(pid_file: Path, log_pipe: Connection) -> None:
+    """A child that takes seconds to start (imports on a loaded machine), then runs until
+    its stop flag says to stop; writes its pid first."""
+    pid_file.write_text(str(os.getpid()))
+    time.sleep(3.0)  # the supervisor dies meanwhile
+    stop = install_stop_signals()
+    while not stop.requested:
+        time.sleep(BEAT)
+
+
+def short_lived_supervisor(pid_file: Path) -> None:
+    """Spawns one child through the real bootstrap, as the supervisor does, then waits to be
+    killed."""
+    import multiprocessing
+
+    from supervisor.bootstrap import child_main
+
+    context = multiprocessing.get_context("spawn")
+    _, log_writer = context.Pipe(duplex=False)
+    _, out_writer = context.Pipe(duplex=False)
+    child = context.Process(
+        target=child_main, args=(slow_starter, pid_file, log_writer, out_writer, os.getpid())
+    )
+    child.start()
+    while True:
+        time.sleep(3600)
