@@ -14,15 +14,15 @@ from tests.e2e.conftest import SiteRun, wait_for
 
 def test_hung_camera_is_killed_on_heartbeat_timeout_and_restarted(site_run: SiteRun):
     site_run.extra_args = ["--heartbeat-timeout", "2"]
-    with site_run.running(duration=30) as process:
-        pid = wait_for(lambda: site_run.pid_of("CAM2"), 30, "CAM2 to start")
-        wait_for(lambda: site_run.done_times("CAM2"), 30, "CAM2 answers")
+    with site_run.running(duration=240) as process:
+        pid = wait_for(lambda: site_run.pid_of("CAM2"), 90, "CAM2 to start")
+        wait_for(lambda: site_run.done_times("CAM2"), 90, "CAM2 answers")
         os.kill(pid, signal.SIGSTOP)  # alive but hung: only the heartbeat can tell
-        wait_for(lambda: (site_run.pid_of("CAM2") or pid) != pid, 45, "CAM2 replaced")
+        wait_for(lambda: (site_run.pid_of("CAM2") or pid) != pid, 60, "CAM2 replaced")
         restarted_at = time.time()
         wait_for(
             lambda: [t for t in site_run.done_times("CAM2") if t > restarted_at],
-            20,
+            60,
             "answers again",
         )
         site_run.interrupt(process)
@@ -38,16 +38,19 @@ def test_hung_camera_is_killed_on_heartbeat_timeout_and_restarted(site_run: Site
 
 def test_restart_limit_makes_a_camera_fatal_and_the_site_goes_on(site_run: SiteRun):
     site_run.extra_args = ["--max-restarts", "1", "--restart-window", "3600"]
-    with site_run.running(duration=30) as process:
-        wait_for(lambda: site_run.done_times("CAM2"), 30, "CAM2 answers")
-        site_run.kill_and_await_restart("CAM2")  # the one restart allowed
-        wait_for(lambda: "CAM2: restarted" in "\n".join(site_run.log_lines), 10, "restart logged")
+    with site_run.running(duration=240) as process:
+        wait_for(lambda: site_run.done_times("CAM2"), 90, "CAM2 answers")
+        pid = site_run.pid_of("CAM2")
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # the one restart allowed
+        wait_for(lambda: (site_run.pid_of("CAM2") or pid) != pid, 60, "a new CAM2 process")
+        assert "CAM2: restarted" in "\n".join(site_run.log_lines)
         os.kill(site_run.pid_of("CAM2") or 0, signal.SIGKILL)
-        wait_for(lambda: "CAM2: FATAL" in "\n".join(site_run.log_lines), 10, "CAM2 FATAL")
+        wait_for(lambda: "CAM2: FATAL" in "\n".join(site_run.log_lines), 30, "CAM2 FATAL")
         fatal_at = time.time()
         wait_for(
             lambda: len([t for t in site_run.done_times("CAM1") if t > fatal_at]) >= 5,
-            20,
+            60,
             "CAM1 going on",
         )
         output = site_run.interrupt(process)
