@@ -18,6 +18,7 @@ LOG_FORMAT = "%(asctime)s [%(tag)s] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 SUPERVISOR_TAG = "SUPERVISOR"
 INFERENCE_TAG = "INFERENCE"
+EVENTS_TAG = "EVENTS"  # the event delivery process
 
 
 class PipeHandler(logging.Handler):

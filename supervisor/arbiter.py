@@ -21,8 +21,9 @@ from types import FrameType
 from pipeline.camera.process import CameraTask, camera_main
 from pipeline.camera.urls import secret_values
 from pipeline.config.models import GStreamerSource, RtspSource
+from pipeline.events.process import DeliveryTask, delivery_main
 from pipeline.infer.process import InferenceTask, inference_main
-from pipeline.logs import INFERENCE_TAG
+from pipeline.logs import EVENTS_TAG, INFERENCE_TAG
 from pipeline.shm.board import StatusBoard
 from pipeline.shm.layout import INFERENCE_ROW, SiteLayout
 from pipeline.shm.ring import FrameRing, ResultRing
@@ -70,6 +71,7 @@ class Supervisor:
             views=plan.models.views,
             max_detections=plan.models.max_detections,
             models=len(plan.models.models),
+            delivery=plan.outbox is not None,
         )
         self.children: list[Child] = []
         self._rings: list[FrameRing | ResultRing] = []
@@ -163,6 +165,32 @@ class Supervisor:
                 if child.process is not None:
                     child.process.join(2)
 
+    def _delivery_spec(self, outbox: Path) -> ChildSpec:
+        """The event delivery process: drains the outbox to the sinks. A service: the site
+        runs on without it (events wait in the outbox), and it stops after the cameras, so it
+        delivers what they wrote last."""
+        events = self.config.events
+        task = DeliveryTask(
+            site=self.config.site,
+            events=events,
+            outbox_path=outbox,
+            directory=outbox.parent,
+            board=self.layout.segments.board(),
+            board_rows=self.layout.board_rows,
+            board_row=self.layout.delivery_row,
+        )
+        secrets = tuple(
+            value for name in events.variables() if (value := os.environ.get(name, ""))
+        )
+        return ChildSpec(
+            EVENTS_TAG,
+            delivery_main,
+            task,
+            row=self.layout.delivery_row,
+            role=ChildRole.SERVICE,
+            secrets=secrets,
+        )
+
     def _start_children(self, logs: LogSink) -> None:
         assert self.board is not None
         config, plan = self.config, self.plan
@@ -201,6 +229,8 @@ class Supervisor:
                     secrets=secret_values(template, os.environ),
                 )
             )
+        if plan.outbox is not None:
+            specs.append(self._delivery_spec(plan.outbox))
         now = time.monotonic()
         timing = Timing(
             config.supervisor_startsecs,

@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
 LOG_LINE = re.compile(
-    r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \[(SUPERVISOR|INFERENCE|CAM\w+)\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] \S"
+    r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \[(SUPERVISOR|INFERENCE|EVENTS|CAM\w+)\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] \S"
 )
 
 SITE = """\
