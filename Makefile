@@ -20,6 +20,13 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+# The tests also cover the optional backends' code that runs without a GPU: the torch backend
+# (CPU build, from requirements-torch.txt) and the CUDA buffer code's bindings.
+TEST_STAMP := $(VENV)/.test-installed
+$(TEST_STAMP): $(STAMP) requirements-torch.txt requirements-gpu.txt
+	$(PY) -m pip install --quiet -r requirements-torch.txt -r requirements-gpu.txt
+	touch $@
+
 # Debian packages the tests need (system-packages.txt): installed when missing, or the exact
 # command printed and the run stopped. `make demo` needs none.
 system-packages:
@@ -37,10 +44,10 @@ data/demo/scaffold-east.mp4: | $(STAMP)
 demo: $(STAMP) $(DEMO_VIDEOS)
 	$(PY) -m pipeline.run $(SITE) $(if $(DURATION),--duration $(DURATION))
 
-test: system-packages $(STAMP)
+test: system-packages $(TEST_STAMP)
 	$(PY) -m pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy pipeline supervisor export engines
