@@ -1,10 +1,14 @@
 """Ground-truth violation episodes: per worker, the stretches of frames spent inside the work
 zone without a required item (zone.WorkerCompliance.violating).
 
-Two stretches of one worker separated by fewer than `merge_gap_s` seconds (out of view, out
-of the zone, or wearing everything for a moment) are one episode: an alert rule with a
-re-arm period raises one alert for them. Times are seconds on the scene's timeline,
-frame index / fps; an episode covers [first_index / fps, (last_index + 1) / fps).
+Two violating stretches of one worker are one episode when fewer than `merge_gap_s` seconds
+lie between them (out of the zone, or wearing everything for a moment): alert rules with a
+re-arm period raise one alert for them. But a worker out of sight (out of the frame, or less
+than `hidden_visibility` visible) for longer than `lost_s` ends the episode even while
+still violating: no tracker follows a person it cannot see, and the rules end an episode
+whose track is lost for longer than their grace period, so what comes after is a new
+episode. Times are seconds on the scene's timeline, frame index / fps; an episode covers
+[first_index / fps, (last_index + 1) / fps).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass, field
 
 from pipeline.config.compliance import PpeItem
 from pipeline.synthetic.zone import WorkerCompliance
+
+HIDDEN_VISIBILITY = 0.3  # less visible than this is out of sight (the detector's own rule)
 
 
 @dataclass
@@ -53,29 +59,55 @@ class TruthEpisode:
         return self.judged_s >= min_violation_s + margin_s
 
 
+@dataclass
+class _Worker:
+    episode: TruthEpisode | None = None
+    last_visible: int | None = None  # the last frame index the worker was in sight
+
+
 def truth_episodes(
-    frames: Iterable[tuple[int, Sequence[WorkerCompliance]]], fps: float, merge_gap_s: float
+    frames: Iterable[tuple[int, Sequence[WorkerCompliance]]],
+    fps: float,
+    merge_gap_s: float,
+    lost_s: float = float("inf"),
+    hidden_visibility: float = HIDDEN_VISIBILITY,
 ) -> list[TruthEpisode]:
     """Episodes from (frame index, every worker of that frame) in increasing index order,
     sorted by start (then worker)."""
     gap_frames = round(merge_gap_s * fps)
-    open_episodes: dict[int, TruthEpisode] = {}
+    lost_frames = lost_s * fps
+    workers: dict[int, _Worker] = {}
     done: list[TruthEpisode] = []
-    for index, workers in frames:
-        for worker in workers:
+    for index, in_frame in frames:
+        for worker in in_frame:
+            state = workers.setdefault(worker.id, _Worker())
+            episode = state.episode
+            if worker.visibility >= hidden_visibility:
+                last = state.last_visible
+                if (
+                    episode is not None
+                    and last is not None
+                    and last >= episode.first_index
+                    and index - last - 1 > lost_frames
+                ):
+                    # Seen in the episode, then out of sight too long: it ended where the
+                    # worker was last seen.
+                    episode.last_index = last
+                    done.append(episode)
+                    episode = state.episode = None
+                state.last_visible = index
             if not worker.violating:
                 continue
-            episode = open_episodes.get(worker.id)
             if episode is not None and index - episode.last_index - 1 >= gap_frames:
                 done.append(episode)
                 episode = None
             if episode is None:
-                episode = open_episodes[worker.id] = TruthEpisode(worker.id, index, index, fps)
+                episode = state.episode = TruthEpisode(worker.id, index, index, fps)
             episode.last_index = index
             episode.missing.update(worker.missing)
             if worker.judgeable_violation:
                 episode.judged_frames += 1
                 if episode.first_judged_index is None:
                     episode.first_judged_index = index
-    done.extend(open_episodes.values())
+    done.extend(state.episode for state in workers.values() if state.episode is not None)
     return sorted(done, key=lambda e: (e.first_index, e.worker_id))

@@ -116,6 +116,7 @@ class WorkerCompliance:
     missing: tuple[PpeItem, ...]
     judgeable: bool
     head_in_frame: bool
+    visibility: float = 1.0  # the truth's: fraction of the figure in the frame and unoccluded
 
     @property
     def violating(self) -> bool:
@@ -169,4 +170,5 @@ def _judge(
         missing=tuple(item for item in zone.require if not worn[item]),
         judgeable=tall_enough and worker.visibility >= min_visibility,
         head_in_frame=box[1] > HEAD_CUT_PX,
+        visibility=worker.visibility,
     )

@@ -73,19 +73,20 @@ def test_a_missing_helmet_needs_the_head_in_the_frame(
     assert judged.judgeable_violation is counts
 
 
-def frames(*spans: tuple[int, int, bool]) -> list[tuple[int, tuple[WorkerCompliance, ...]]]:
-    """Frames 0..99 of one worker (id 4): violating in each (first, last, judgeable) span."""
+def frames(
+    *spans: tuple[int, int, bool], hidden: tuple[int, int] = (-1, -1)
+) -> list[tuple[int, tuple[WorkerCompliance, ...]]]:
+    """Frames 0..99 of one worker (id 4): violating in each (first, last, judgeable) span,
+    out of sight (visibility 0) in frames hidden[0]..hidden[1]."""
     result = []
     for index in range(100):
-        workers = []
-        for first, last, judgeable in spans:
-            if first <= index <= last:
-                workers.append(
-                    WorkerCompliance(4, (0, 10, 10, 40), True, (HELMET,), judgeable, True)
-                )
-        if not workers:
-            workers.append(WorkerCompliance(4, (0, 10, 10, 40), True, (), True, True))
-        result.append((index, tuple(workers[:1])))
+        violating = any(first <= index <= last for first, last, _ in spans)
+        judgeable = any(first <= index <= last and j for first, last, j in spans)
+        seen = 0.0 if hidden[0] <= index <= hidden[1] else 1.0
+        missing = (HELMET,) if violating else ()
+        box = (0.0, 10.0, 10.0, 40.0)
+        worker = WorkerCompliance(4, box, True, missing, judgeable and seen > 0, True, seen)
+        result.append((index, (worker,)))
     return result
 
 
@@ -109,6 +110,22 @@ def test_truth_episodes_merge_short_gaps(
         assert episode.missing == {HELMET}
         assert episode.start_s == episode.first_index / 10.0
         assert episode.end_s == (episode.last_index + 1) / 10.0
+
+
+@pytest.mark.parametrize(
+    ("hidden", "expected"),
+    [
+        ((30, 49), [(10, 29, 20), (50, 79, 30)]),  # 2 s out of sight > lost_s: two episodes
+        ((30, 39), [(10, 79, 60)]),  # 1 s: the tracker may bridge it, one episode
+        ((5, 35), [(10, 79, 44)]),  # hidden from before the start: one, judged when seen
+    ],
+)
+def test_an_episode_ends_when_its_worker_is_out_of_sight_too_long(
+    hidden: tuple[int, int], expected: list[tuple[int, int, int]]
+) -> None:
+    spans = [(10, 79, True)]
+    episodes = truth_episodes(frames(*spans, hidden=hidden), 10.0, merge_gap_s=10.0, lost_s=1.5)
+    assert [(e.first_index, e.last_index, e.judged_frames) for e in episodes] == expected
 
 
 @pytest.mark.parametrize(("judged_frames", "expected"), [(30, False), (39, False), (40, True)])
