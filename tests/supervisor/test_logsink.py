@@ -34,7 +34,10 @@ def test_child_killed_mid_write_loses_nothing_else(tmp_path):
         logging.getLogger("test").info("Supervisor line")
         flooder = start(context, sink, "CAM001", flood)
         steady = start(context, sink, "CAM002", chatter, 300)
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60  # a loaded machine takes a while to spawn
+        while "[CAM001] [WARNING] flood 2 " not in path.read_text():
+            assert time.monotonic() < deadline, "the flooding child never logged"
+            time.sleep(0.05)
         os.kill(flooder.pid, signal.SIGKILL)  # almost surely inside a 200 kB send
         flooder.join(5)
         steady.join(30)
