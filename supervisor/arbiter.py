@@ -179,9 +179,7 @@ class Supervisor:
             board_rows=self.layout.board_rows,
             board_row=self.layout.delivery_row,
         )
-        secrets = tuple(
-            value for name in events.variables() if (value := os.environ.get(name, ""))
-        )
+        secrets = tuple(value for name in events.variables() if (value := os.environ.get(name, "")))
         return ChildSpec(
             EVENTS_TAG,
             delivery_main,
