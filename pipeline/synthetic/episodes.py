@@ -17,7 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.config.compliance import PpeItem
-from pipeline.synthetic.zone import WorkerCompliance
+from pipeline.synthetic.scene import WorksiteScene
+from pipeline.synthetic.truth import FrameTruth
+from pipeline.synthetic.zone import WorkerCompliance, judge_frame
 
 HIDDEN_VISIBILITY = 0.3  # less visible than this is out of sight (the detector's own rule)
 
@@ -52,6 +54,12 @@ class TruthEpisode:
     def judged_from_s(self) -> float | None:
         """When the violation first became judgeable (seconds), None if it never did."""
         return None if self.first_judged_index is None else self.first_judged_index / self.fps
+
+    def __str__(self) -> str:
+        items = "+".join(sorted(item.value for item in self.missing))
+        return (
+            f"{self.start_s:.1f}-{self.end_s:.1f} s judgeable {self.judged_s:.1f} s without {items}"
+        )
 
     def expected(self, min_violation_s: float, margin_s: float) -> bool:
         """Whether a rule needing `min_violation_s` of missing evidence must alert: judgeable
@@ -111,3 +119,36 @@ def truth_episodes(
                     episode.first_judged_index = index
     done.extend(state.episode for state in workers.values() if state.episode is not None)
     return sorted(done, key=lambda e: (e.first_index, e.worker_id))
+
+
+@dataclass
+class ClipTruth:
+    """A compliance clip's truth against its scene's zone: every worker of every frame
+    (by frame index), the episodes, and each worker's scripted visit kind (script.Visit)."""
+
+    frames: dict[int, tuple[WorkerCompliance, ...]]
+    episodes: list[TruthEpisode]
+    visits: dict[int, str] = field(default_factory=dict)
+
+
+def clip_truth(
+    truths: Iterable[FrameTruth],
+    scene: WorksiteScene,
+    input_size: tuple[int, int] | None,
+    min_person_height_px: float,
+    merge_gap_s: float,
+    lost_s: float,
+) -> ClipTruth:
+    """Judge a compliance scene's frame truths (e.g. a clip's sidecar) against its zone
+    (zone.judge_frame) and cut them into episodes (truth_episodes)."""
+    if scene.zone is None or scene.script is None:
+        raise ValueError(f"scene {scene.seed} is not a compliance scene: it has no zone")
+    size = (scene.width, scene.height)
+    frames = {
+        truth.index: judge_frame(truth, scene.zone, size, input_size, min_person_height_px)
+        for truth in truths
+    }
+    episodes = truth_episodes(sorted(frames.items()), scene.fps, merge_gap_s, lost_s)
+    until = (max(frames, default=0) + 1) / scene.fps
+    visits = {v.worker_id: v.visit.value for v in scene.script.visits(until)}
+    return ClipTruth(frames, episodes, visits)

@@ -9,18 +9,11 @@ from typing import Any
 
 import pytest
 
-from bench.alerts import (
-    COMPLIANCE,
-    CameraTruth,
-    Tally,
-    count_id_switches,
-    match_events,
-    run,
-    site_yaml,
-)
+from bench.alert_matching import Tally, count_id_switches, match_events, track_boxes
+from bench.alerts import COMPLIANCE, run, site_yaml
 from pipeline.config.compliance import ComplianceConfig, PpeItem
 from pipeline.config.models import SiteConfig
-from pipeline.synthetic.episodes import truth_episodes
+from pipeline.synthetic.episodes import ClipTruth, truth_episodes
 from pipeline.synthetic.zone import WorkerCompliance
 
 RULES = ComplianceConfig.model_validate(COMPLIANCE)
@@ -45,15 +38,24 @@ def worker(worker_id: int, index: int) -> WorkerCompliance:
     return WorkerCompliance(worker_id, box, True, (), True, True)
 
 
-def camera_truth() -> CameraTruth:
+def camera_truth() -> ClipTruth:
     frames = {i: tuple(worker(w, i) for w in BOXES) for i in range(100)}
-    visibility = {i: dict.fromkeys(BOXES, 1.0) for i in range(100)}
     episodes = truth_episodes(sorted(frames.items()), 10.0, RULES.rules.rearm_s)
-    return CameraTruth("CAM1", frames, visibility, episodes, {1: "bare", 5: "bare"})
+    return ClipTruth(frames, episodes, {1: "bare", 5: "bare"})
 
 
-def start(raised_at: float, box: tuple[float, ...], camera: str = "CAM1") -> dict[str, Any]:
-    return {"type": "violation_start", "camera": camera, "raised_at": raised_at, "box": box}
+def start(
+    raised_at: float, box: tuple[float, ...], camera: str = "CAM1", track: int = 0
+) -> dict[str, Any]:
+    return {
+        "type": "violation_start",
+        "camera": camera,
+        "raised_at": raised_at,
+        "started_at": raised_at - 3.0,
+        "box": box,
+        "track_ids": [track],
+        "missing": ["helmet"],
+    }
 
 
 def shifted(worker_id: int, dx: float = 3.0) -> tuple[float, ...]:
@@ -73,7 +75,7 @@ def test_events_are_matched_to_episodes_as_documented() -> None:
         {**start(5.5, shifted(1)), "type": "violation_end"},
     ]
     tally = Tally()
-    match_events(camera_truth(), events, RULES, tally)
+    match_events("CAM1", camera_truth(), events, RULES, tally)
     assert tally.hits == pytest.approx([2.5])
     assert dict(tally.false_alerts) == {
         "repeated alert": 1,
@@ -87,6 +89,31 @@ def test_events_are_matched_to_episodes_as_documented() -> None:
     assert tally.hits_by_visit == {"bare": 1} and tally.expected_by_visit == {"bare": 2}
 
 
+def test_an_event_belongs_to_the_worker_its_track_followed() -> None:
+    """At the raise the event's box spans several workers and fits none; over the seconds
+    before, its track followed worker 1: the alert is worker 1's."""
+    between = (130.0, 150.0, 400.0, 300.0)
+    tracks = {7: {index: list(shifted(1, 1.0)) for index in range(5, 35)}}
+    detections = [
+        {
+            "camera": "CAM1",
+            "frame_index": index,
+            "detections": [{"class": "person", "box": box, "track": track}],
+        }
+        for track, boxes in tracks.items()
+        for index, box in boxes.items()
+    ]
+    assert track_boxes(detections, "CAM1") == tracks
+    assert track_boxes(detections, "CAM2") == {}
+    event = start(3.5, between, track=7)
+    followed = Tally()
+    match_events("CAM1", camera_truth(), [event], RULES, followed, tracks)
+    assert followed.hits == pytest.approx([2.5]) and not followed.false
+    alone = Tally()  # without the track's history only the box at the raise counts
+    match_events("CAM1", camera_truth(), [{**event, "box": shifted(2)}], RULES, alone)
+    assert dict(alone.false_alerts) == {"wearing the items": 1}
+
+
 def test_id_switches_count_changes_of_a_workers_track() -> None:
     detections = []
     for index in range(10, 20):
@@ -98,7 +125,7 @@ def test_id_switches_count_changes_of_a_workers_track() -> None:
         ]
         detections.append({"camera": "CAM1", "frame_index": index, "detections": entries})
     tally = Tally()
-    count_id_switches(camera_truth(), detections, tally)
+    count_id_switches("CAM1", camera_truth(), detections, tally)
     assert (tally.switches, tally.track_frames) == (1, 20)
     assert tally.idsw_per_100 == pytest.approx(5.0)
 
