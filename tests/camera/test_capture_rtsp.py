@@ -197,7 +197,7 @@ def test_rejected_password_is_reported_once_retried_slowly_and_never_shown(
         watch = Watch(capture)
         watch.until(lambda: capture.auth_failed, CONNECT, "authentication failure")
         watch.until(lambda: capture.open_failures >= 3, 3 * BACKOFF_MAX + 1, "slow retries")
-        assert capture.state is StreamState.CONNECTING
+        assert capture.state is StreamState.AUTH_FAILED  # its own state, still retrying
         assert capture.failure is None
         attempts = list(capture.attempt_times)
         gaps = [later - earlier for earlier, later in pairwise(attempts)]

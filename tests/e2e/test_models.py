@@ -4,12 +4,10 @@ boxes come back in the camera's pixels with their own class ids and model index.
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import SiteRun
+from tests.e2e.conftest import SiteRun, wait_for
 from tests.infer.onnx_models import ULTRALYTICS_YOLO, constant_detector, yolo_output
 
 SITE = """\
@@ -59,14 +57,12 @@ def two_model_site(site_run: SiteRun, tmp_path) -> SiteRun:
 
 
 def test_each_model_answers_in_the_camera_frame(two_model_site: SiteRun):
-    result = subprocess.run(
-        two_model_site.start_command(6),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=two_model_site.cwd,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    def answered() -> bool:
+        return {line["camera"] for line in two_model_site.detections()} == {"CAM1", "CAM2"}
+
+    with two_model_site.running(duration=120) as process:
+        wait_for(answered, 90, "both cameras answered")
+        two_model_site.interrupt(process)
     lines = two_model_site.detections()
     assert {line["camera"] for line in lines} == {"CAM1", "CAM2"}
     for line in lines:
