@@ -112,7 +112,7 @@ class SiteRun:
         pid = wait_for(lambda: self.pid_of(tag), 30, f"{tag} to start")
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()
-        wait_for(lambda: (self.pid_of(tag) or pid) != pid, 15, f"a new {tag} process")
+        wait_for(lambda: (self.pid_of(tag) or pid) != pid, 40, f"a new {tag} process")
         return killed_at
 
     def start(self, duration: float) -> subprocess.Popen[str]:
