@@ -125,7 +125,9 @@ def test_killed_camera_is_restarted_and_the_other_keeps_being_answered(site_run:
     # The killed life's segment stays beside the new one (what a kill leaves playable is
     # tests/camera/test_recording.py's business: here the kill may come within its first
     # fragment); the new one is finalized and plays.
-    segments = sorted((site_run.run_dir / "recordings" / "CAM2").glob("*.mp4"))
+    segments = sorted(
+        (site_run.run_dir / "recordings" / "CAM2").glob("*.mp4"), key=lambda p: p.stat().st_mtime
+    )
     assert len(segments) == 2, segments
     assert cv2.VideoCapture(str(segments[-1])).read()[0], segments[-1]
     assert site_run.leftover_segments() == []
