@@ -117,7 +117,7 @@ class RtspSource(LiveSource):
     """A network camera: RTSP, RTSPS or HTTP(S) (MJPEG, HLS...), decoded by OpenCV's FFmpeg.
 
     Credentials come from environment variables: `rtsp://admin:${CAM063_PASSWORD}@host/s1`
-    (percent-encode characters such as '@', ':' or '/' in the variable's value).
+    (write the password as it is: vigia percent-encodes it).
     """
 
     kind: Literal[SourceKind.RTSP] = SourceKind.RTSP
