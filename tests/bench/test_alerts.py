@@ -130,11 +130,14 @@ def test_id_switches_count_changes_of_a_workers_track() -> None:
     assert tally.idsw_per_100 == pytest.approx(5.0)
 
 
-# The regression run: two cameras, a minute of scene each, every frame through the real
-# pipeline (about 1,200 frames of the demo detector). The bar is lower than the bench's goals
-# (precision 0.95, recall 0.90): a minute holds a handful of expected episodes.
+# The regression run: two cameras, 45 s of scene each, every frame through the real pipeline
+# (900 frames of the demo detector). Measured on the development VM (seeds 777, 778):
+# 6 expected episodes, 5 hit, no false alert, median delay 3.0 s, 1.2 id switches per 100
+# track-frames in 1,679. The bar is lower than the bench's goals (precision 0.95, recall
+# 0.90) and leaves room for one more miss or one false alert, as a detector's scores can
+# differ in the last digits between CPUs.
 SEED = 777
-MINUTES = 1.0
+MINUTES = 0.75
 
 
 @pytest.fixture(scope="module")
@@ -145,12 +148,12 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> Tally:
 
 def test_short_run_finds_the_scripted_violations(short_run: Tally) -> None:
     assert short_run.expected >= 5, "the scenes should hold several expected episodes"
-    assert short_run.recall >= 0.7, short_run.missed
-    assert short_run.median_delay_s <= RULES.rules.min_violation_s + 3.0
+    assert short_run.recall >= 0.65, short_run.missed
+    assert short_run.median_delay_s <= RULES.rules.min_violation_s + 2.0
 
 
 def test_short_run_raises_few_false_alerts(short_run: Tally) -> None:
-    assert short_run.precision >= 0.8, dict(short_run.false_alerts)
+    assert short_run.precision >= 0.8, short_run.false
 
 
 def test_short_run_keeps_track_ids(short_run: Tally) -> None:
