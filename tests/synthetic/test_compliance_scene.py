@@ -14,7 +14,7 @@ from pipeline.analytics import load_roi_file
 from pipeline.config.models import SyntheticSource
 from pipeline.synthetic import WorkerTruth, WorksiteScene
 from pipeline.synthetic.script import ScheduledVisit, Visit
-from pipeline.synthetic.video import truth_path, write_video
+from pipeline.synthetic.video import main, truth_path, write_video
 
 SEEDS = [777, 778, 4242]
 FPS = 10.0
@@ -166,6 +166,17 @@ def test_video_sidecar_holds_the_compliance_truth(tmp_path: Path) -> None:
     scene = WorksiteScene(seed=778, width=320, height=180, fps=FPS, compliance=True)
     for index in (0, 7):
         assert json.loads(lines[index]) == scene.render(index)[1].to_dict()
+
+
+def test_command_line_renders_the_compliance_scene(tmp_path: Path) -> None:
+    path = tmp_path / "cli.mp4"
+    assert (
+        main([str(path), "--seed", "777", "--frames", "3", "--size", "320x180", "--compliance"])
+        == 0
+    )
+    first = json.loads(truth_path(path).read_text().splitlines()[0])
+    scene = WorksiteScene(seed=777, width=320, height=180, fps=FPS, compliance=True)
+    assert first == scene.render(0)[1].to_dict()
 
 
 def test_synthetic_source_selects_the_compliance_scene() -> None:
