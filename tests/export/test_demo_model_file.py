@@ -69,10 +69,11 @@ def test_batches_of_any_size_give_the_same_per_image_output(
 
 
 def test_runtime_backend_reads_it_like_an_ultralytics_export() -> None:
-    backend = OnnxRuntimeBackend(MODEL)
-    assert backend.class_names == ["person", "helmet", "vest"]
-    assert backend.input_size == (320, 320)
-    assert backend.spec.max_batch is None
+    backend = OnnxRuntimeBackend.from_path(MODEL, max_batch=8)
+    spec = backend.spec
+    assert spec.class_names == ("person", "helmet", "vest")
+    assert (spec.input_width, spec.input_height) == (320, 320)
+    assert (spec.batch, spec.max_batch) == (None, None)  # dynamic, no limit of its own
     backend.close()
 
 

@@ -92,7 +92,9 @@ def refusal_cases(tmp_path: Path) -> dict[str, tuple[list[str], int, list[str]]]
         "prompts: a class without a list": (
             [*world, "--prompts", str(prompts["prompt not a list"])],
             1,
-            [f"{prompts['prompt not a list']}:2 classes.helmet: expected a list of text prompts"],
+            [
+                f"{prompts['prompt not a list']}:2 classes.helmet: unknown keys a (use role:, prompts:)"
+            ],
         ),
         "prompts: not YAML": (
             [*world, "--prompts", str(prompts["not yaml"])],
