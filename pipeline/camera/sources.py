@@ -159,7 +159,11 @@ class SyntheticWorksiteSource:
         from pipeline.synthetic import WorksiteScene
 
         self._scene = WorksiteScene(
-            seed=config.seed, width=config.width, height=config.height, fps=config.fps
+            seed=config.seed,
+            width=config.width,
+            height=config.height,
+            fps=config.fps,
+            compliance=config.compliance,
         )
         self.fps = config.fps
         self._index = config.start_index
