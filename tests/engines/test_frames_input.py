@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 from engines.frames_input import FRAMES_INPUT, FramesInputError, with_frames_input
 from pipeline.infer.preprocess import to_model_input
 from tests.engines.sites import DEMO_MODEL
-from tests.infer.onnx_models import NAMES, constant_detector
+from tests.infer.onnx_models import rtdetr_original_detector
 
 
 def session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -70,18 +70,7 @@ def test_the_tensor_is_rgb_chw_in_zero_to_one(element, dims, count, dtype, atol)
 
 def test_other_inputs_are_kept(tmp_path):
     """RT-DETR (original) also takes the target sizes: they stay an input of their own."""
-    outputs = {
-        "labels": np.array([[0, 1]], np.int64),
-        "boxes": np.array([[[10, 20, 50, 90], [0, 0, 5, 5]]], np.float32),
-        "scores": np.array([[0.9, 0.2]], np.float32),
-    }
-    path = constant_detector(
-        tmp_path / "detr.onnx",
-        outputs,
-        ("batch", 3, 64, 64),
-        {"names": str(NAMES)},
-        size_input="orig_target_sizes",
-    )
+    path = rtdetr_original_detector(tmp_path / "detr.onnx", 64)
     framed = with_frames_input(onnx.load(str(path)), "images")
     assert [v.name for v in framed.graph.input] == [FRAMES_INPUT, "orig_target_sizes"]
     sizes = np.array([[64, 64], [64, 64]], np.int64)

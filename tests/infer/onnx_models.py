@@ -88,6 +88,25 @@ def yolo_output(
 
 
 NAMES = {0: "person", 1: "helmet", 2: "vest"}
+
+
+def rtdetr_original_detector(path: Path, size: int) -> Path:
+    """RT-DETR as its own repository exports it: labels, boxes, scores and an int64
+    `orig_target_sizes` input, two queries per image, square `size` input."""
+    outputs = {
+        "labels": np.array([[0, 1]], np.int64),
+        "boxes": np.array([[[10, 20, 50, 90], [0, 0, 5, 5]]], np.float32),
+        "scores": np.array([[0.9, 0.2]], np.float32),
+    }
+    return constant_detector(
+        path,
+        outputs,
+        ("batch", 3, size, size),
+        {"names": str(NAMES)},
+        size_input="orig_target_sizes",
+    )
+
+
 ULTRALYTICS_YOLO = {
     "names": str(NAMES),
     "imgsz": "[320, 320]",

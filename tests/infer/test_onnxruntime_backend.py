@@ -13,7 +13,12 @@ from pipeline.config.models import ModelConfig, OnnxRuntimeConfig, Provider
 from pipeline.infer.backends import ModelLoadError
 from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 from pipeline.infer.model_spec import read_model_spec
-from tests.infer.onnx_models import NAMES, ULTRALYTICS_YOLO, constant_detector, yolo_output
+from tests.infer.onnx_models import (
+    ULTRALYTICS_YOLO,
+    constant_detector,
+    rtdetr_original_detector,
+    yolo_output,
+)
 
 
 def backend_for(path: Path, max_batch: int, **settings) -> OnnxRuntimeBackend:
@@ -66,18 +71,7 @@ def test_a_dynamic_nms_export_runs_in_chunks_of_its_batch(tmp_path):
 
 
 def test_rtdetr_original_gets_its_target_sizes(tmp_path):
-    outputs = {
-        "labels": np.array([[0, 1]], np.int64),
-        "boxes": np.array([[[10, 20, 50, 90], [0, 0, 5, 5]]], np.float32),
-        "scores": np.array([[0.9, 0.2]], np.float32),
-    }
-    path = constant_detector(
-        tmp_path / "detr.onnx",
-        outputs,
-        ("batch", 3, 320, 320),
-        {"names": str(NAMES)},
-        size_input="orig_target_sizes",
-    )
+    path = rtdetr_original_detector(tmp_path / "detr.onnx", 320)
     backend = backend_for(path, 4)
     assert backend.spec.layout.size_input == "orig_target_sizes"
     result = backend.infer(images(3))
