@@ -131,16 +131,26 @@ def run_logged(command: list[str], env: dict[str, str], timeout: float) -> tuple
     return done.returncode, done.stdout + done.stderr
 
 
+def set_up_venv(env: dict[str, str]) -> str | None:
+    """Create the export venv where it is missing or stale (seconds when it is ready); None,
+    or why it failed. Cached exports do not imply a venv: a machine may keep ~/.cache but not
+    the checkout's .venv-export."""
+    code, output = run_logged(["bash", "export/setup_venv.sh"], env, BUILD_TIMEOUT_S)
+    if code == 0:
+        return None
+    tail = "\n".join(output.strip().splitlines()[-15:])
+    return (
+        f"the export venv could not be set up (bash export/setup_venv.sh, exit {code}): "
+        f"{missing_package_message(output)}last output:\n{tail}"
+    )
+
+
 def build_exports(root: Path, config_dir: Path) -> str | None:
     """Create the venv if needed and build into `root`; None, or why it failed."""
     env = export_env(config_dir)
-    code, output = run_logged(["bash", "export/setup_venv.sh"], env, BUILD_TIMEOUT_S)
-    if code != 0:
-        tail = "\n".join(output.strip().splitlines()[-15:])
-        return (
-            f"the export venv could not be set up (bash export/setup_venv.sh, exit {code}): "
-            f"{missing_package_message(output)}last output:\n{tail}"
-        )
+    failure = set_up_venv(env)
+    if failure is not None:
+        return failure
     partial = Path(tempfile.mkdtemp(prefix=f"{root.name}.", dir=root.parent))
     command = [str(EXPORT_PYTHON), "-m", "tests.export.ultralytics.fixture_models", str(partial)]
     code, output = run_logged(command, env, BUILD_TIMEOUT_S)
@@ -167,13 +177,22 @@ def ultralytics_exports(tmp_path_factory: pytest.TempPathFactory) -> Ultralytics
     return UltralyticsExports(root, None, json.loads((root / "manifest.json").read_text()))
 
 
+@pytest.fixture(scope="session")
+def export_venv(
+    ultralytics_exports: UltralyticsExports, tmp_path_factory: pytest.TempPathFactory
+) -> str | None:
+    """None once the export venv is ready, else why not (the exports' own failure first)."""
+    if ultralytics_exports.failure is not None:
+        return ultralytics_exports.failure
+    return set_up_venv(export_env(tmp_path_factory.mktemp("yolo-config")))
+
+
 @pytest.fixture
-def export_python(
-    ultralytics_exports: UltralyticsExports, tmp_path: Path
-) -> Iterator[tuple[Path, dict[str, str]]]:
+def export_python(export_venv: str | None, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """The export venv's interpreter and an environment for it (offline, fresh settings,
     HOME in a temp dir so no CLIP weights are found by accident), once the venv exists."""
-    ultralytics_exports.require()
+    if export_venv is not None:
+        pytest.fail(export_venv, pytrace=False)
     home = tmp_path / "home"
     home.mkdir()
     env = export_env(tmp_path / "yolo-config") | {"HOME": str(home)}
