@@ -21,6 +21,7 @@ from types import FrameType
 from pipeline.camera.process import CameraTask, camera_main
 from pipeline.camera.urls import secret_values
 from pipeline.config.models import GStreamerSource, RtspSource
+from pipeline.events import EventEmitter, Outbox, OutboxError
 from pipeline.events.process import DeliveryTask, delivery_main
 from pipeline.infer.process import InferenceTask, inference_main
 from pipeline.logs import EVENTS_TAG, INFERENCE_TAG
@@ -89,6 +90,7 @@ class Supervisor:
         terminal = self.options.terminal or Terminal()
         if own_terminal:
             terminal.start()
+        outbox = self._open_outbox()
         try:
             self._create_segments()
             self._start_children(logs)
@@ -107,11 +109,27 @@ class Supervisor:
         finally:
             self._kill_leftovers()
             self._release_segments()
+            if outbox is not None:
+                self.supervision.events = None
+                outbox.close()
             if own_terminal:
                 terminal.close()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         return int(code)
+
+    def _open_outbox(self) -> Outbox | None:
+        """The outbox the supervisor's own events (process.fatal) go to, when the site has
+        sinks. Preflight opened it already; should it fail now, the site runs without them."""
+        if self.plan.outbox is None:
+            return None
+        try:
+            outbox = Outbox(self.plan.outbox, self.config.events.outbox)
+        except OutboxError as error:
+            logger.error("process.fatal events will not be stored: %s", error)
+            return None
+        self.supervision.events = EventEmitter(outbox, self.config.site, camera=None)
+        return outbox
 
     def _role(self, role: ChildRole) -> list[Child]:
         return [child for child in self.children if child.spec.role is role]

@@ -101,6 +101,7 @@ class ChildLifecycle:
         self.restarts = 0
         self.last_exit: ExitReason | None = None
         self.retry_at: float | None = None  # BACKOFF: restart time; FATAL: retry time
+        self.fatal_reason: str | None = None  # why it went FATAL last (log, process.fatal)
         self.started_at = 0.0
         self.first_beat_at: float | None = None
         self.running_since: float | None = None
@@ -188,11 +189,8 @@ class ChildLifecycle:
             self._change(S.OFFLINE)
             return
         if code in (ExitCode.CONFIG, ExitCode.MODEL):
-            logger.error(
-                "%s: FATAL: process %s; a restart cannot fix this, not restarting",
-                self.tag,
-                reason.describe(),
-            )
+            self.fatal_reason = f"process {reason.describe()}; a restart cannot fix this"
+            logger.error("%s: FATAL: %s, not restarting", self.tag, self.fatal_reason)
             self.retry_at = None
             self._change(S.FATAL)
             return
@@ -200,12 +198,14 @@ class ChildLifecycle:
         if delay is None:
             retry = self.timing.fatal_retry
             self.retry_at = now + retry if retry > 0 else None
+            self.fatal_reason = (
+                f"{self.policy.max_restarts} restarts within {self.policy.window:.0f}s; "
+                f"last exit: process {reason.describe()}"
+            )
             logger.error(
-                "%s: FATAL: %d restarts within %.0fs; last exit: process %s; %s",
+                "%s: FATAL: %s; %s",
                 self.tag,
-                self.policy.max_restarts,
-                self.policy.window,
-                reason.describe(),
+                self.fatal_reason,
                 f"trying again in {retry:.0f}s" if retry > 0 else "not restarting again",
             )
             self._change(S.FATAL)

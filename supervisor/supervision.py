@@ -11,6 +11,9 @@ process is inside a model call (the board's `model_call_started`), the call may 
 traceback of every thread into pipeline.log, SIGKILL follows after `abort_grace`, and it is
 restarted by policy.
 
+A child that goes FATAL is also an operational event, `process.fatal`, stored in the site's
+events outbox when it has sinks (the delivery process sends it like any other event).
+
 Shutdown (a requested stop, or the site ended): in stages by role, within
 `shutdown_timeout`: cameras stop producing, drain their in-flight results and finalize their
 recordings while inference still answers; then services (event delivery) flush; then
@@ -29,9 +32,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline.config import SiteConfig
+from pipeline.events import EventEmitter, EventType
 from pipeline.lifecycle import ExitCode
 from pipeline.shm.states import ProcessState
 from supervisor.children import Child, ChildRole
+from supervisor.machine import ExitReason
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +87,17 @@ class SiteEnd:
 
 
 class Supervision:
-    def __init__(self, children: list[Child], limits: Limits, view: View | None = None) -> None:
+    def __init__(
+        self,
+        children: list[Child],
+        limits: Limits,
+        view: View | None = None,
+        events: EventEmitter | None = None,
+    ) -> None:
         self.children = children
         self.limits = limits
         self.view: View = view or NoView()
+        self.events = events  # where process.fatal goes (None: the site has no sinks)
         self.signals: list[int] = []
 
     # -- signals (handlers only record) -----------------------------------------------------
@@ -137,7 +149,22 @@ class Supervision:
             if child.state is not ProcessState.STOPPING:
                 level = logging.INFO if reason.code == 0 and not reason.hung else logging.ERROR
                 logger.log(level, "%s: process %s", child.tag, reason.describe())
+            was_fatal = child.state is ProcessState.FATAL
             child.exited(reason, now)
+            if child.state is ProcessState.FATAL and not was_fatal:
+                self._report_fatal(child, reason, now)
+
+    def _report_fatal(self, child: Child, reason: ExitReason, now: float) -> None:
+        if self.events is None:
+            return
+        payload = {
+            "process": child.tag,
+            "exit_code": reason.code,
+            "restarts": child.lifecycle.policy.recent_restarts(now),
+            "reason": child.lifecycle.fatal_reason or reason.describe(),
+        }
+        camera = child.tag if child.spec.role is ChildRole.CAMERA else None
+        self.events.emit(EventType.PROCESS_FATAL, payload, camera=camera)
 
     def check_health(self, now: float) -> None:
         limits = self.limits

@@ -27,7 +27,7 @@ must be ignored by consumers):
     camera.offline   {"reason": "no frame for 10 s"}
     camera.online    {"offline_s"?: 42.0}
     process.fatal    {"process": "CAM063", "exit_code": -9, "restarts": 5,
-                      "reason": "5 restarts within 3600 s"}
+                      "reason": "5 restarts within 3600s; last exit: ..."}
 
 Delivery is at least once: a consumer de-duplicates by `id`. Events reach each sink in the
 order they were stored (so in order per camera). Ids are random (uuid4) unless the producer

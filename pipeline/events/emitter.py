@@ -35,16 +35,20 @@ class EventEmitter:
         *,
         key: tuple[str | int, ...] | None = None,
         when: float | None = None,
+        camera: str | None = None,
     ) -> Appended | None:
         """Store one event. `key`: what identifies it among this camera's events of this
         type (e.g. track id, zone, start time), so that emitting it again gives the same id
         and the outbox keeps one copy; None: a random id. `when`: time.time() of the event
-        (default now). Raises EventError for a payload that does not follow the schema."""
-        event_id = stable_event_id(self.site, self.camera or "", kind.value, *key) if key else None
+        (default now). `camera`: the camera it is about, when not the emitter's own (the
+        supervisor's process.fatal of a camera process). Raises EventError for a payload
+        that does not follow the schema."""
+        camera = camera or self.camera
+        event_id = stable_event_id(self.site, camera or "", kind.value, *key) if key else None
         event = build_event(
             kind,
             site=self.site,
-            camera=self.camera,
+            camera=camera,
             payload=payload,
             time=time.time() if when is None else when,
             event_id=event_id,

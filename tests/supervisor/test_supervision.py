@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config.events import OutboxConfig
+from pipeline.events import EventEmitter, Outbox, decode_event
 from pipeline.lifecycle import ExitCode
 from pipeline.shm.board import StatusBoard
 from pipeline.shm.segments import SegmentNames, run_prefix
@@ -131,7 +133,20 @@ def test_a_crashing_camera_backs_off_longer_each_time_then_is_fatal_the_rest_go_
     steady = site.add("CAM1", ChildRole.CAMERA, Behaviour.BEAT)
     crashing = site.add("CAM2", ChildRole.CAMERA, Behaviour.CRASH)
     supervision = site.supervision()
+    outbox = Outbox(site.tmp / "outbox.sqlite3", OutboxConfig())
+    supervision.events = EventEmitter(outbox, "sup-test", camera=None)
     run_until(supervision, lambda: crashing.state is ProcessState.FATAL, 90)
+    # The operational event, once, about the camera.
+    (stored,) = outbox.read_after(0, 10)
+    event = decode_event(stored.body)
+    assert (event.type.value, event.camera) == ("process.fatal", "CAM2")
+    assert event.payload == {
+        "process": "CAM2",
+        "exit_code": 1,
+        "restarts": 3,
+        "reason": "3 restarts within 3600s; last exit: process exited with code 1 (CRASHED)",
+    }
+    outbox.close()
     assert supervision.outcome() is None  # CAM1 still runs: the site goes on
     assert steady.state is ProcessState.RUNNING and int(steady.row.restarts) == 0
     log = site.log_text()
