@@ -87,6 +87,22 @@ def count(value: int) -> str:
     return f"{value / 1e9:.0f}G"
 
 
+def _delivery(row: np.void, styled: bool) -> str:
+    """The delivery process's outbox, e.g. `12 held, 9 pending, 3 dropped, 1 sink failing`:
+    what it holds is known even while the process is down (the outbox keeps it), so it is
+    shown as last written. Red when events were lost or a sink fails."""
+    failing = int(row["sinks_failing"])
+    text = (
+        f"{count(int(row['events_held']))} held, {count(int(row['events_pending']))} pending, "
+        f"{count(int(row['events_dropped']))} dropped"
+    )
+    if failing:
+        text += f", {failing} sink{'s' if failing > 1 else ''} failing"
+    if styled and (failing or int(row["events_dropped"])):
+        return f"[red]{text}[/]"
+    return text
+
+
 def _dropped(row: np.void) -> int:
     """Frames the pipeline let go: too many in flight, or superseded by a newer one."""
     return int(row["dropped_source"]) + int(row["dropped_stale"])
@@ -200,7 +216,8 @@ def render(
             str(int(row["restarts"])),
             _heartbeat_age(row, now),
         )
-    return Group(cameras, inference)
+    lines = [f" {tag} outbox: {_delivery(snapshot[index], styled=True)}" for tag, index in services]
+    return Group(cameras, inference, *lines)
 
 
 def status_line(
@@ -236,7 +253,8 @@ def status_line(
             f"lost {_lost(row)} rst {int(row['restarts'])}"
         )
     parts.extend(
-        f"{tag} {state_name(snapshot[index], False)} rst {int(snapshot[index]['restarts'])}"
+        f"{tag} {state_name(snapshot[index], False)} {_delivery(snapshot[index], styled=False)} "
+        f"rst {int(snapshot[index]['restarts'])}"
         for tag, index in services
     )
     return " | ".join(parts)

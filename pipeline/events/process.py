@@ -48,6 +48,11 @@ def delivery_main(task: DeliveryTask, log_pipe: Connection) -> None:
 
     def heartbeat(status: DeliveryStatus) -> None:
         if row is not None:
+            outbox = status.outbox
+            row.events_held = outbox.events
+            row.events_pending = max((sink.pending for sink in status.sinks), default=0)
+            row.events_dropped = outbox.dropped + outbox.refused
+            row.sinks_failing = sum(sink.failing_since is not None for sink in status.sinks)
             row.heartbeat = status.now
             row.updated = status.now
 

@@ -62,12 +62,19 @@ BOARD_DTYPE = padded_dtype(
         # inference: time.monotonic() when the model call in progress started, 0 between
         # calls; the supervisor judges a call stuck by it while the loop is blocked
         ("model_call_started", "f8"),
+        # event delivery: events the outbox holds, the most any one sink has pending, events
+        # ever dropped or refused by a full outbox, sinks failing now
+        ("events_held", "u8"),
+        ("events_pending", "u8"),
+        ("events_dropped", "u8"),
+        ("sinks_failing", "i4"),
     ],
     CACHE_LINE,
 )
 
 _MAGIC = int.from_bytes(b"VIGBOARD", "little")
-_VERSION = 4  # 2: decode_errors, skipped_frames; 3: persons, violations; 4: model_call_started
+_VERSION = 5  # 2: decode_errors, skipped_frames; 3: persons, violations; 4: model_call_started;
+# 5: events_held, events_pending, events_dropped, sinks_failing
 _HEADER_DTYPE = padded_dtype([("magic", "u8"), ("version", "u4"), ("rows", "u4")], CACHE_LINE)
 
 T = TypeVar("T")
@@ -156,6 +163,10 @@ class BoardRow:
     backend = _TextField()
     updated = _Field(float)
     model_call_started = _Field(float)
+    events_held = _Field(int)
+    events_pending = _Field(int)
+    events_dropped = _Field(int)
+    sinks_failing = _Field(int)
 
     def __init__(self, record: Any) -> None:
         self._record = record  # a numpy.void viewing the row in shared memory

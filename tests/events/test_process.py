@@ -17,6 +17,8 @@ from pipeline.config.events import EventsConfig
 from pipeline.events.outbox import Outbox
 from pipeline.events.process import DeliveryTask, delivery_main
 from pipeline.lifecycle import ExitCode
+from pipeline.shm.board import StatusBoard
+from pipeline.shm.segments import SegmentNames, run_prefix
 from tests.events.conftest import (
     SITE,
     Mosquitto,
@@ -138,7 +140,17 @@ def test_a_stop_with_a_sink_down_says_what_is_pending_and_the_next_start_sends_i
         }
     )
     path = tmp_path / "outbox.sqlite3"
-    task = DeliveryTask(SITE, config, path, tmp_path)
+    board = StatusBoard.create(SegmentNames(run_prefix("delivery-test")).board(), 1)
+
+    def shown() -> tuple[int, ...]:
+        """What the dashboard shows: held, pending, dropped, sinks failing."""
+        row = board.snapshot()[0]
+        return tuple(
+            int(row[key])
+            for key in ("events_held", "events_pending", "events_dropped", "sinks_failing")
+        )
+
+    task = DeliveryTask(SITE, config, path, tmp_path, board.name, board_rows=1, board_row=0)
     with Outbox(path, config.outbox) as outbox:
         ids = []
         for index in range(7):
@@ -147,6 +159,8 @@ def test_a_stop_with_a_sink_down_says_what_is_pending_and_the_next_start_sends_i
             ids.append(event.id)
         child = Child(task)
         wait_for(lambda: len(webhook_server.received) >= 3, 10, "failed attempts")
+        # The board: the outbox holds them all, the failing sink has them all pending.
+        wait_for(lambda: shown() == (7, 7, 0, 1), 10, "the failing sink on the board")
         started = time.monotonic()
         assert child.signal(signal.SIGTERM) == ExitCode.OK
         assert time.monotonic() - started < 5  # shutdown_timeout bounds the drain
@@ -155,8 +169,11 @@ def test_a_stop_with_a_sink_down_says_what_is_pending_and_the_next_start_sends_i
         webhook_server.status = 200
         again = Child(task)
         wait_for(lambda: outbox.pending("webhook") == 0, 10, "delivery after the restart")
+        wait_for(lambda: shown()[1:] == (0, 0, 0), 10, "nothing pending on the board")
         assert again.signal(signal.SIGTERM) == ExitCode.OK
     assert webhook_server.accepted_ids() == ids
+    board.close()
+    board.unlink()
 
 
 def test_an_unset_secret_exits_with_the_config_code(tmp_path: Path) -> None:

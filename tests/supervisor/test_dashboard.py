@@ -27,7 +27,7 @@ TAGS = ["INFERENCE", "CAM061", "CAM062"]
 
 @pytest.fixture
 def board():
-    created = StatusBoard.create(SegmentNames(run_prefix("dash-test")).board(), 4)
+    created = StatusBoard.create(SegmentNames(run_prefix("dash-test")).board(), 5)
     inference, first, second, model = (created.row(i) for i in range(4))
     model.update(backend="onnxruntime cpu", infer_ms=12.4, images_per_s=17.0)
     inference.update(
@@ -206,6 +206,26 @@ def test_dashboard_fits_80_columns(board):
     assert max(len(line.rstrip()) for line in lines) <= 80
     for expected in ("RECONNECTING", "1234ms", " 120 ", " 99 ", "1.0M", "100k"):
         assert expected in cam061, (expected, cam061)
+
+
+def test_the_delivery_outbox_shows_what_it_holds_drops_and_which_sinks_fail(board):
+    row = board.row(4)
+    row.update(proc_state=ProcessState.RUNNING, heartbeat=99.0, events_held=12, events_pending=9)
+    services = [("EVENTS", 4)]
+    *_, line = render(CONFIG, board.snapshot(), TAGS, now=100.0, services=services).renderables
+    assert line == " EVENTS outbox: 12 held, 9 pending, 0 dropped"
+    row.update(events_dropped=15_000, sinks_failing=2)
+    del row
+    group = render(CONFIG, board.snapshot(), TAGS, now=100.0, services=services)
+    _, inference, line = group.renderables
+    assert line == " EVENTS outbox: [red]12 held, 9 pending, 15.0k dropped, 2 sinks failing[/]"
+    assert table_rows(inference)[-1]["process"] == "EVENTS"
+    assert status_line(CONFIG, board.snapshot(), TAGS, services).endswith(
+        "| EVENTS RUNNING 12 held, 9 pending, 15.0k dropped, 2 sinks failing rst 0"
+    )
+    console = Console(record=True, width=80)
+    console.print(group)
+    assert max(len(line.rstrip()) for line in console.export_text().splitlines()) <= 80
 
 
 @pytest.mark.parametrize(
