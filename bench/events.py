@@ -14,10 +14,14 @@
 (b) runs twice: mosquitto as installed, and with `set_tcp_nodelay true` (without it the
 broker holds small PUBACKs for Nagle's algorithm, which bounds a QoS 1 publisher).
 
-Last line: `events/s=N outbox_p99_ms=N`, events/s being the slower of MQTT (default
-mosquitto config) and the webhook
-(sinks run side by side; a site with both is held to the slower), outbox_p99_ms from (a)
-with delivery running.
+(d) camera: what recording and evidence add to a camera loop, and the pre-roll's memory
+(bench/evidence.py (b), at `--size`, 10 frames/s, `--camera-seconds` per run; that
+benchmark has the encoder's and the rich stream's figures too).
+
+Last line: `events/s=N outbox_p99_ms=N camera_cost=N.NNx preroll_mb=N`, events/s being the
+slower of MQTT (default mosquitto config) and the webhook (sinks run side by side; a site
+with both is held to the slower), outbox_p99_ms from (a) with delivery running, camera_cost
+and preroll_mb from (d).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import cv2
+
+from bench import evidence
 from pipeline.config.events import EventsConfig
 from pipeline.events.delivery import run_delivery
 from pipeline.events.outbox import Outbox
@@ -180,10 +187,17 @@ def _with_webhook(run: Callable[[int], float]) -> float:
         server.server_close()
 
 
+CAMERA_FPS = 10.0
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.events", description=__doc__)
     parser.add_argument("--events", type=int, default=2000, help="events per sink run")
     parser.add_argument("--appends", type=int, default=500, help="appends timed per phase")
+    parser.add_argument("--size", default="1920x1080", help="(d) WIDTHxHEIGHT of the camera")
+    parser.add_argument(
+        "--camera-seconds", type=float, default=12.0, help="(d) per loop run (12-25)"
+    )
     return parser.parse_args(argv)
 
 
@@ -226,10 +240,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         )
         print(f"webhook (POST each):       {webhook:,.0f} events/s", flush=True)
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        cv2.setNumThreads(1)  # as in a camera process
+        frames, truths = evidence.render((width, height), CAMERA_FPS)
+        camera_cost, on, off = evidence.loop_cost(
+            frames, truths, CAMERA_FPS, args.camera_seconds, folder
+        )
+        print(
+            f"camera {width}x{height} at {CAMERA_FPS:g} frames/s: CPU/frame off "
+            f"{off['cpu_ms']:.1f} ms, recording + evidence on {on['cpu_ms']:.1f} ms; "
+            f"pre-roll {on['preroll_mb']:.1f} MB ({evidence.PREROLL_S:g} s)",
+            flush=True,
+        )
     ordered = sorted(busy)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
     slowest = min(rate for rate in (mqtt, webhook) if rate is not None)
-    print(f"events/s={slowest:.0f} outbox_p99_ms={p99:.1f}")
+    print(
+        f"events/s={slowest:.0f} outbox_p99_ms={p99:.1f} camera_cost={camera_cost:.2f}x "
+        f"preroll_mb={on['preroll_mb']:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -203,6 +203,26 @@ def run_loop(
     return result
 
 
+def loop_cost(
+    frames: list[np.ndarray],
+    truths: list[FrameTruth],
+    fps: float,
+    seconds: float,
+    directory: Path,
+) -> tuple[float, dict[str, float], dict[str, float]]:
+    """(b): the loop off, on, off again on `frames` written as the camera's H.264 stream
+    (directory/source.mp4); camera_cost (CPU per frame on / off), the run with recording and
+    evidence on, and the mean of the two off runs."""
+    source = directory / "source.mp4"
+    write_source(source, frames, fps)
+    runs: list[dict[str, float]] = []
+    for name in ("off", "on", "off"):
+        run_dir = directory / f"run-{len(runs)}" if name == "on" else None
+        runs.append(run_loop(source, truths, fps, seconds, run_dir))
+    off = {key: (runs[0][key] + runs[2][key]) / 2 for key in ("cpu_ms", "loop_ms")}
+    return runs[1]["cpu_ms"] / off["cpu_ms"], runs[1], off
+
+
 def evidence_writes(frames: list[np.ndarray], fps: float, directory: Path) -> None:
     packets, _ = encode_all(frames, fps, X264Preset.VERYFAST)
     started = time.perf_counter()
@@ -253,14 +273,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-evidence-") as folder:
         directory = Path(folder)
         source = directory / "source.mp4"
-        write_source(source, frames, args.fps)
-        runs: list[dict[str, float]] = []
-        for name in ("off", "on", "off"):
-            run_dir = directory / f"run-{len(runs)}" if name == "on" else None
-            runs.append(run_loop(source, truths, args.fps, args.seconds, run_dir))
-        off = {key: (runs[0][key] + runs[2][key]) / 2 for key in ("cpu_ms", "loop_ms")}
-        on = runs[1]
-        camera_cost = on["cpu_ms"] / off["cpu_ms"]
+        camera_cost, on, off = loop_cost(frames, truths, args.fps, args.seconds, directory)
         print(
             f"(b) loop at {args.fps:g} frames/s, {args.seconds:g} s each: CPU/frame "
             f"off {off['cpu_ms']:.1f} ms, on {on['cpu_ms']:.1f} ms ({camera_cost:.2f}x); loop "
