@@ -102,7 +102,7 @@ def prepare_site(
             )
         problems.extend(_source_problems(camera.source, ("cameras", index, "source"), where))
     problems.extend(unused_zone_rules(config.compliance, used))
-    problems.extend(_events_problems(config, config_path))
+    problems.extend(_events_problems(config, where))
     if problems or models is None or roles is None:
         raise ConfigError(problems)
     outbox = None
@@ -145,12 +145,12 @@ def _probe_video(source: FileSource) -> None:
         video.close()
 
 
-def _events_problems(config: SiteConfig, config_path: Path) -> list[str]:
+def _events_problems(config: SiteConfig, where: Callable[[KeyPath], str]) -> list[str]:
     """Secrets of the sinks that are not set: found now, not when an event is delivered."""
     return [
-        f"{config_path} events.sinks: environment variable {name} is not set (the sinks use "
+        f"{where(('events', *key))}: environment variable {name} is not set (used as "
         f"${{{name}}}); export it before starting the site"
-        for name in config.events.variables()
+        for key, name in config.events.variable_uses()
         if name not in os.environ
     ]
 

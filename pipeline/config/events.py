@@ -277,18 +277,27 @@ class EventsConfig(Frozen):
             seen.add(sink.name)
         return self
 
-    def variables(self) -> list[str]:
-        """Names of every environment variable the sinks use (for a preflight check)."""
-        names: list[str] = []
-        for sink in self.sinks:
+    def variable_uses(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(key path under `events`, variable name) of every ${NAME} the sinks use, e.g.
+        (("sinks", 1, "headers", "Authorization"), "HOOK_TOKEN"), for the preflight."""
+        uses: list[tuple[tuple[str | int, ...], str]] = []
+        for index, sink in enumerate(self.sinks):
+            fields: list[tuple[tuple[str, ...], str | None]] = []
             if isinstance(sink, MqttSinkConfig):
-                texts = [sink.username or "", sink.password or ""]
+                fields = [(("username",), sink.username), (("password",), sink.password)]
             elif isinstance(sink, WebhookSinkConfig):
-                texts = [sink.url, sink.secret or "", *sink.headers.values()]
-            else:
-                texts = []
-            names.extend(name for text in texts for name in url_variables(text))
-        return list(dict.fromkeys(names))
+                fields = [(("url",), sink.url), (("secret",), sink.secret)]
+                fields += [(("headers", name), value) for name, value in sink.headers.items()]
+            uses.extend(
+                (("sinks", index, *key), name)
+                for key, text in fields
+                for name in url_variables(text or "")
+            )
+        return uses
+
+    def variables(self) -> list[str]:
+        """Names of every environment variable the sinks use."""
+        return list(dict.fromkeys(name for _, name in self.variable_uses()))
 
 
 def events_directory(config: EventsConfig, site: str, output_dir: Path | None) -> Path:

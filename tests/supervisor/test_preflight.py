@@ -121,3 +121,29 @@ def test_missing_demo_files_say_which_make_target_makes_them(tmp_path):
         p.endswith(f"{video} not found: `make demo` renders the demo videos on first run")
         for p in found
     ), found
+
+
+def test_unset_sink_secrets_are_named_with_the_line_and_key_that_uses_them(tmp_path, monkeypatch):
+    for name in ("VIGIA_T_USER", "VIGIA_T_PASSWORD", "VIGIA_T_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VIGIA_T_USER", "ops")
+    path = site(tmp_path)
+    path.write_text(
+        path.read_text()
+        + "events:\n"
+        + "  sinks:\n"
+        + "    - kind: mqtt\n"
+        + "      host: broker.example.com\n"
+        + "      username: ${VIGIA_T_USER}\n"
+        + "      password: ${VIGIA_T_PASSWORD}\n"
+        + "    - kind: webhook\n"
+        + "      url: https://hooks.example.com/safety\n"
+        + "      headers:\n"
+        + '        Authorization: "Bearer ${VIGIA_T_TOKEN}"\n'
+    )
+    assert problems(path) == [
+        f"{path}:10 events.sinks[0].password: environment variable VIGIA_T_PASSWORD is not set "
+        "(used as ${VIGIA_T_PASSWORD}); export it before starting the site",
+        f"{path}:14 events.sinks[1].headers.Authorization: environment variable VIGIA_T_TOKEN "
+        "is not set (used as ${VIGIA_T_TOKEN}); export it before starting the site",
+    ]
