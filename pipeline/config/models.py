@@ -279,6 +279,12 @@ class OnnxRuntimeConfig(Frozen):
     trt_engine_cache: Path | None = Field(
         None, title="TensorRT provider: folder where built engines are kept between starts"
     )
+    uint8_input: bool | None = Field(
+        None,
+        title="Hand the session the uint8 frames, normalised inside the graph, through IO "
+        "binding (None: on for the cuda and tensorrt providers, a quarter of the bytes to the "
+        "GPU; off on the CPU, where numpy normalises as fast)",
+    )
 
     @field_validator("providers")
     @classmethod

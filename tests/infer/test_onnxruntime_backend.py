@@ -1,5 +1,6 @@
 """The ONNX Runtime backend on real sessions: uint8 batches in, outputs by name out, fixed
-batches padded or chunked (never a shape the model refuses), providers never replaced."""
+batches padded or chunked (never a shape the model refuses), providers never replaced; the
+uint8 input through IO binding (what GPU providers use) run here on the CPU."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from tests.infer.onnx_models import (
     rtdetr_original_detector,
     yolo_output,
 )
+
+
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo" / "ppe-demo.onnx"
 
 
 def backend_for(path: Path, max_batch: int, **settings) -> OnnxRuntimeBackend:
@@ -43,11 +47,13 @@ def images(count: int, size: int = 320) -> np.ndarray:
         (None, 8, 1),
     ],
 )
-def test_fixed_and_dynamic_batches(tmp_path, fixed_batch, max_batch, count):
+@pytest.mark.parametrize("uint8_input", [False, True])
+def test_fixed_and_dynamic_batches(tmp_path, fixed_batch, max_batch, count, uint8_input):
     output = yolo_output([(50, 60, 20, 40, 1, 0.8)], classes=3)
     image = (fixed_batch or "batch", 3, 320, 320)
     path = constant_detector(tmp_path / "m.onnx", {"output0": output}, image, ULTRALYTICS_YOLO)
-    backend = backend_for(path, max_batch)
+    backend = backend_for(path, max_batch, uint8_input=uint8_input)
+    assert backend.uint8_input is uint8_input
     result = backend.infer(images(count))
     assert set(result) == {"output0"}
     assert result["output0"].shape == (count, 7, 16)
@@ -70,9 +76,10 @@ def test_a_dynamic_nms_export_runs_in_chunks_of_its_batch(tmp_path):
     assert result["output0"].shape == (6, 300, 6)
 
 
-def test_rtdetr_original_gets_its_target_sizes(tmp_path):
+@pytest.mark.parametrize("uint8_input", [False, True])
+def test_rtdetr_original_gets_its_target_sizes(tmp_path, uint8_input):
     path = rtdetr_original_detector(tmp_path / "detr.onnx", 320)
-    backend = backend_for(path, 4)
+    backend = backend_for(path, 4, uint8_input=uint8_input)
     assert backend.spec.layout.size_input == "orig_target_sizes"
     result = backend.infer(images(3))
     assert result["boxes"].shape == (3, 2, 4) and result["labels"].shape == (3, 2)
@@ -104,3 +111,21 @@ def test_a_file_changed_after_the_site_started_is_refused(tmp_path):
     )
     with pytest.raises(ModelLoadError, match="the file changed since the site started"):
         OnnxRuntimeBackend(model, before, OnnxRuntimeConfig(), 4)
+
+
+def test_uint8_frames_normalised_in_the_graph_give_what_numpy_gives():
+    """The IO-binding path of GPU providers, on the CPU: the same detector outputs as the
+    float32 input normalised by numpy, for a full batch and a partial one."""
+    on_host = backend_for(DEMO_MODEL, 4)
+    in_graph = backend_for(DEMO_MODEL, 4, uint8_input=True)
+    assert not on_host.uint8_input and in_graph.uint8_input
+    assert in_graph.spec == on_host.spec
+    for count in (4, 3):
+        batch = images(count)
+        expected, got = on_host.infer(batch), in_graph.infer(batch)
+        assert set(got) == set(expected)
+        for name, value in expected.items():
+            assert got[name].shape == value.shape
+            np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-3)
+    on_host.close()
+    in_graph.close()

@@ -1,4 +1,11 @@
-"""ONNX Runtime backend: CPU by default, CUDA and TensorRT execution providers where installed."""
+"""ONNX Runtime backend: CPU by default, CUDA and TensorRT execution providers where installed.
+
+On the CPU the uint8 batch is normalised by numpy (pipeline.infer.preprocess) into a float32
+buffer that the session reads. On a GPU provider (or with `onnxruntime.uint8_input`) the
+session runs the graph with the uint8 frames input in front (engines/frames_input.py, the
+same rewrite the TensorRT engines have), bound with IO binding: the frames go to the device
+as uint8, a quarter of float32's bytes, and are normalised there (shared/API_NOTES.md §3).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.frames_input import FRAMES_INPUT, FramesInputError, with_frames_input
 from pipeline.config.models import ModelConfig, OnnxRuntimeConfig, Provider
 from pipeline.infer.backends.base import ModelLoadError
 from pipeline.infer.layouts import extra_inputs
-from pipeline.infer.model_spec import ModelSpec, describe_model
+from pipeline.infer.model_spec import ModelSpec, describe_model, read_model_spec
 from pipeline.infer.preprocess import to_model_input
 
 logger = logging.getLogger(__name__)
@@ -66,8 +74,15 @@ class OnnxRuntimeBackend:
         # Worker threads that spin between batches burn the cores the camera processes need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = session_providers(settings)
+        on_gpu = settings.providers[0] in (Provider.CUDA, Provider.TENSORRT)
+        self.uint8_input = on_gpu if settings.uint8_input is None else settings.uint8_input
+        source: str | bytes = str(path)
+        file_spec = None
+        if self.uint8_input:  # the session's graph is the rewritten one: describe the file's
+            file_spec = read_model_spec(model)
+            source = _framed_graph(path, file_spec.input_name)
         try:
-            self._session = ort.InferenceSession(str(path), options, providers=providers)
+            self._session = ort.InferenceSession(source, options, providers=providers)
         except Exception as error:  # ORT raises its own exception types for bad files
             raise ModelLoadError(f"{path}: ONNX Runtime cannot load it: {error}") from error
         used = self._session.get_providers()
@@ -77,7 +92,7 @@ class OnnxRuntimeBackend:
                 f"{path}: ONNX Runtime could not start provider {', '.join(refused)} "
                 f"(it runs on {', '.join(used)}); see its log above, or change onnxruntime.providers"
             )
-        self.spec = self._describe(model)
+        self.spec = file_spec or self._describe(model)
         if self.spec.essentials() != expected.essentials():
             raise ModelLoadError(
                 f"{path}: the file changed since the site started ({self.spec.describe()}, "
@@ -91,7 +106,11 @@ class OnnxRuntimeBackend:
         self._chunk = self.spec.batch or min(self.spec.max_batch or max_batch, max_batch)
         height, width = self.spec.input_height, self.spec.input_width
         rows = -(-max_batch // self._chunk) * self._chunk  # whole chunks: padding always fits
-        self._tensor = np.zeros((rows, 3, height, width), np.float32)
+        if self.uint8_input:
+            self._tensor = np.zeros((rows, height, width, 3), np.uint8)
+            self._binding = self._session.io_binding()
+        else:
+            self._tensor = np.zeros((rows, 3, height, width), np.float32)
         self._output_names = list(self.spec.layout.outputs)
         self._extra = extra_inputs(self.spec.layout, self._chunk, (width, height))
 
@@ -118,7 +137,11 @@ class OnnxRuntimeBackend:
         if not 0 < count <= self.max_batch:
             raise ValueError(f"batch of {count} images; this model takes 1..{self.max_batch}")
         started = time.perf_counter()
-        tensor = to_model_input(images, out=self._tensor[:count])
+        if self.uint8_input:
+            tensor = self._tensor[:count]
+            np.copyto(tensor, images)
+        else:
+            tensor = to_model_input(images, out=self._tensor[:count])
         self.preprocess_seconds += time.perf_counter() - started
         parts: list[list[np.ndarray]] = []
         for start in range(0, count, self._chunk):
@@ -126,9 +149,8 @@ class OnnxRuntimeBackend:
             run = self._chunk if self.spec.batch else real
             chunk = self._tensor[start : start + run]
             chunk[real:] = tensor[count - 1]
-            feeds = {self.spec.input_name: chunk}
-            feeds.update({name: value[:run] for name, value in self._extra.items()})
-            values = self._session.run(self._output_names, feeds)
+            extras = {name: value[:run] for name, value in self._extra.items()}
+            values = self._run(chunk, extras)
             parts.append([np.asarray(value)[:real] for value in values])
         if len(parts) == 1:
             return dict(zip(self._output_names, parts[0], strict=True))
@@ -137,5 +159,33 @@ class OnnxRuntimeBackend:
             for index, name in enumerate(self._output_names)
         }
 
+    def _run(self, chunk: np.ndarray, extras: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if not self.uint8_input:
+            return self._session.run(self._output_names, {self.spec.input_name: chunk, **extras})
+        binding = self._binding
+        binding.bind_cpu_input(FRAMES_INPUT, chunk)
+        for name, value in extras.items():
+            binding.bind_cpu_input(name, value)
+        for name in self._output_names:
+            binding.bind_output(name, "cpu")  # ORT allocates: output shapes may vary
+        self._session.run_with_iobinding(binding)
+        outputs: list[np.ndarray] = binding.copy_outputs_to_cpu()
+        binding.clear_binding_outputs()
+        return outputs
+
     def close(self) -> None:
+        if self.uint8_input:
+            del self._binding
         del self._session
+
+
+def _framed_graph(path: Path, image_input: str) -> bytes:
+    """The model at `path` with the uint8 frames input in front of `image_input`."""
+    import onnx
+
+    try:
+        return with_frames_input(onnx.load(str(path)), image_input).SerializeToString()
+    except (FramesInputError, ValueError) as error:
+        raise ModelLoadError(
+            f"{path}: cannot take uint8 frames ({error}); set onnxruntime.uint8_input: false"
+        ) from error
