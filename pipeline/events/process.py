@@ -56,7 +56,7 @@ def delivery_main(task: DeliveryTask, log_pipe: Connection) -> None:
             row.heartbeat = status.now
             row.updated = status.now
 
-    logger.info("Events delivery started (pid %d)", os.getpid())
+    logger.info("Events Worker started (pid %d)", os.getpid())
     try:
         run_delivery(
             task.events, task.outbox_path, task.site, stop, heartbeat, directory=task.directory
