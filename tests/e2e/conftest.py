@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -17,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from tests.jsonl import complete_records
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
@@ -130,10 +131,7 @@ class SiteRun:
         return (self.run_dir / "pipeline.log").read_text().splitlines()
 
     def detections(self) -> list[dict]:
-        path = self.run_dir / "detections.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line]
+        return complete_records(self.run_dir / "detections.jsonl")
 
     def leftover_segments(self) -> list[str]:
         return [name for name in os.listdir("/dev/shm") if name.startswith(f"vigia_{self.site}")]

@@ -15,6 +15,7 @@ from pipeline.config.events import OutboxConfig
 from pipeline.events import OUTBOX_FILE, Outbox
 from tests.e2e.conftest import LOG_LINE, MODEL, SiteRun, wait_for
 from tests.events.conftest import WebhookServer, first_copies
+from tests.jsonl import complete_records
 
 SITE = """\
 site: {site}
@@ -37,10 +38,7 @@ def test_violations_reach_the_sink_with_their_evidence(site_run: SiteRun):
     delivered = site_run.run_dir / "events" / "delivered.jsonl"
 
     def starts() -> list[dict]:
-        if not delivered.exists():
-            return []
-        events = [json.loads(line) for line in delivered.read_text().splitlines() if line]
-        return [event for event in events if event["type"] == "violation.start"]
+        return [e for e in complete_records(delivered) if e["type"] == "violation.start"]
 
     with site_run.running(duration=120) as process:
         wait_for(starts, 90, "a violation delivered to the file sink")

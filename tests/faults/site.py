@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.jsonl import complete_records
+
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
 # Generous: these machines are shared, and a loaded one starts a process in seconds.
@@ -123,10 +125,7 @@ class FaultSite:
         return pids[-1] if pids else None
 
     def detections(self) -> list[dict[str, Any]]:
-        path = self.run_dir / "detections.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+        return complete_records(self.run_dir / "detections.jsonl")
 
     def done_times(self, camera: str) -> list[float]:
         """Wall-clock times of the camera's answered frames."""

@@ -21,7 +21,6 @@ from tests.infer.onnx_models import (
     yolo_output,
 )
 
-
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo" / "ppe-demo.onnx"
 
 
