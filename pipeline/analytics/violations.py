@@ -16,10 +16,14 @@ Per track and required item the state follows evidence.py. On top of that, per t
   real onset), or dropped silently if it clears first. Per track: another worker's alert
   is never held back.
 - Lost tracks: a track unseen for `lost_grace_s` is dropped, ending its episode (reason
-  `track_lost`, ended at the last sighting). Within `takeover_s`, a new track whose box
-  overlaps (IoU >= `takeover_iou`) where the lost one would be now (its last box moved
-  by its velocity) takes its place and its whole state: the tracker's id switch raises no
-  second alert, and the events list both ids.
+  `track_lost`, ended at the last sighting). Within `takeover_s`, a new track found where
+  the lost one would be now (its last box moved by its velocity, the speed capped at
+  TAKEOVER_MAX_SPEED person heights per second) takes its place and its whole state: its
+  box overlaps that place (IoU >= `takeover_iou`), or its centre is within
+  `takeover_distance` person heights of that place's centre and the two heights differ by
+  at most a third. The nearest pairs are matched first. So the tracker's id switch, or a
+  worker walking out from behind a cabin, raises no second alert; the events list both
+  ids.
 
 Memory: one record per track seen within `lost_grace_s`.
 """
@@ -43,6 +47,10 @@ from pipeline.analytics.geometry import box_iou
 from pipeline.config.compliance import PpeItem, ViolationRules
 
 _VELOCITY_SMOOTHING_S = 0.5  # time constant of the velocity estimate used for takeovers
+# A walking worker covers about one body height per second; a faster estimate comes from
+# box jitter or a half-hidden box, and would carry the predicted place away from them.
+TAKEOVER_MAX_SPEED = 1.5  # person heights per second
+TAKEOVER_HEIGHT_RATIO = 4 / 3  # largest ratio of the two heights for a takeover by distance
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,7 +110,11 @@ class _Record:
     calm_since: float | None = None
 
     def predicted_box(self, t: float) -> np.ndarray:
-        shift = self.velocity * (t - self.last_seen)
+        height = self.box[3] - self.box[1]
+        speed = float(np.hypot(*self.velocity))
+        cap = TAKEOVER_MAX_SPEED * height
+        velocity = self.velocity * (cap / speed) if speed > cap > 0 else self.velocity
+        shift = velocity * (t - self.last_seen)
         return self.box + np.array([shift[0], shift[1], shift[0], shift[1]])
 
 
@@ -176,10 +188,13 @@ class ViolationBook:
         ]
         if not new or not lost:
             return
-        predicted = np.array([record.predicted_box(t) for _, record in lost])
-        iou = box_iou(np.array([o.box for o in new]), predicted)
-        while iou.size and iou.max() >= self.rules.takeover_iou:
-            row, column = np.unravel_index(int(np.argmax(iou)), iou.shape)
+        cost = _takeover_cost(
+            np.array([o.box for o in new]),
+            np.array([record.predicted_box(t) for _, record in lost]),
+            self.rules,
+        )
+        while cost.size and np.isfinite(cost.min()):
+            row, column = np.unravel_index(int(np.argmin(cost)), cost.shape)
             old_id, record = lost[column]
             new_id = new[row].track_id
             del self._records[old_id]
@@ -187,8 +202,8 @@ class ViolationBook:
             if record.episode is not None:
                 record.episode.track_ids.append(new_id)
             self._records[new_id] = record
-            iou[row, :] = -1.0
-            iou[:, column] = -1.0
+            cost[row, :] = np.inf
+            cost[:, column] = np.inf
 
     def _advance(
         self,
@@ -360,3 +375,18 @@ class ViolationBook:
             confidence=episode.confidence(),
             box=(x1, y1, x2, y2),
         )
+
+
+def _takeover_cost(new: np.ndarray, predicted: np.ndarray, rules: ViolationRules) -> np.ndarray:
+    """(new, lost) centre distances in person heights where a takeover is allowed, inf where
+    not; overlapping pairs (IoU >= takeover_iou) cost nothing, so they come first."""
+    centres = (new[:, None, 0:2] + new[:, None, 2:4]) / 2
+    places = (predicted[None, :, 0:2] + predicted[None, :, 2:4]) / 2
+    heights = new[:, None, 3] - new[:, None, 1]
+    lost_heights = predicted[None, :, 3] - predicted[None, :, 1]
+    scale = np.maximum(np.maximum(heights, lost_heights), 1e-6)
+    distance = np.hypot(*np.moveaxis(centres - places, -1, 0)) / scale
+    ratio = np.maximum(heights, lost_heights) / np.maximum(np.minimum(heights, lost_heights), 1e-6)
+    near = (distance <= rules.takeover_distance) & (ratio <= TAKEOVER_HEIGHT_RATIO)
+    cost = np.where(near, distance, np.inf)
+    return np.where(box_iou(new, predicted) >= rules.takeover_iou, 0.0, cost)

@@ -176,10 +176,16 @@ class ViolationRules(Frozen):
         3.0, ge=0, le=600, title="Seconds a track may be unseen before its violation ends"
     )
     takeover_s: float = Field(
-        2.0, ge=0, le=600, title="A new track within this time of a lost one may take its place"
+        3.0, ge=0, le=600, title="A new track within this time of a lost one may take its place"
     )
     takeover_iou: float = Field(
         0.3, gt=0, le=1, title="Least IoU between the new box and the lost track's predicted box"
+    )
+    takeover_distance: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        title="...or the most distance between their centres, in person heights",
     )
     max_step_s: float = Field(
         1.0, gt=0, le=60, title="Longest time one frame's evidence stands for (frames lost)"

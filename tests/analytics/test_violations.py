@@ -248,3 +248,54 @@ def test_takeover_window_is_configurable():
 def test_rules_refuse_a_takeover_window_past_the_grace_period():
     with pytest.raises(ValueError, match="takeover_s"):
         ViolationRules(takeover_s=5, lost_grace_s=3)
+
+
+def walking(track_id: int, t: float, x0: float, speed: float, height: float = 120.0):
+    """A worker without a helmet walking right at `speed` px/s, box 40 x `height`."""
+    x = x0 + speed * t
+    box = np.array([x, 220.0 - height, x + 40.0, 220.0])
+    return Observation(track_id, box, 0.9, ("z",), {PpeItem.HELMET: M, PpeItem.VEST: P})
+
+
+@pytest.mark.parametrize(
+    ("after", "height", "takes_over"),
+    [
+        # Behind a cabin 2.5 s at 60 px/s, back where the walk leads: the same worker.
+        (lambda t: walking(7, t, 100, 60), 120.0, True),
+        # Back 80 px short of the predicted place (2/3 of a height, no overlap): still them.
+        (lambda t: walking(7, t, 20, 60), 120.0, True),
+        # Two heights away: another worker.
+        (lambda t: walking(7, t, 340, 60), 120.0, False),
+        # Half a height ahead (no overlap) but half the height: another worker, further off.
+        (lambda t: walking(7, t, 160, 60, height=60.0), 60.0, False),
+    ],
+    ids=["on its path", "short of it", "two heights away", "half the height"],
+)
+def test_a_worker_hidden_longer_than_an_id_switch_is_taken_over_by_distance(
+    after, height, takes_over
+):
+    def script(t: float) -> list[Observation]:
+        if t < 5:
+            return [walking(1, t, 100, 60)]
+        return [] if t < 7.5 else [after(t)]
+
+    events, _ = play(script, 14)
+    starts = [e.track_id for e in events if e.kind is EventKind.START]
+    assert starts == ([1] if takes_over else [1, 7])
+    if takes_over:
+        assert events[-1].track_ids == (1, 7)
+
+
+def test_a_runaway_velocity_estimate_is_capped_for_the_prediction():
+    """A box racing at 400 px/s (3.3 heights/s: jitter or a half-hidden worker, not a walk)
+    is predicted at most 1.5 heights/s on: the worker found there 1.1 s later is them."""
+
+    def script(t: float) -> list[Observation]:
+        if t < 4:
+            return [walking(1, 0, 100, 0)]
+        if t < 5:
+            return [walking(1, t - 4, 100, 400)]
+        return [] if t < 6 else [walking(7, 0, 650, 0)]
+
+    events, _ = play(script, 12)
+    assert [e.track_id for e in events if e.kind is EventKind.START] == [1]
