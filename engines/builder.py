@@ -29,7 +29,7 @@ from engines.onnx_preparation import calibration_feed, prepare_onnx
 from engines.precision import PrecisionRoute, precision_route
 from engines.progress import BuildProgress
 from engines.targets import EngineTarget
-from pipeline.config.models import Precision
+from pipeline.config.backends import Precision
 from pipeline.infer.backends.cuda_memory import cuda_device, cuda_runtime_version, open_cuda
 
 logger = logging.getLogger(__name__)

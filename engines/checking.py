@@ -16,7 +16,7 @@ from engines.manifest import (
 )
 from engines.staleness import Verdict, judge
 from engines.targets import EngineTarget
-from pipeline.config.models import Precision
+from pipeline.config.backends import Precision
 
 
 def calibration_identity(target: EngineTarget) -> str | None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
+from pipeline.config.backends import Precision
 from pipeline.config.frozen import Frozen
-from pipeline.config.models import Precision
 
 MANIFEST_FORMAT = 1
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pipeline.config.models import Precision
+from pipeline.config.backends import Precision
 
 
 class PrecisionUnavailable(RuntimeError):

@@ -20,7 +20,8 @@ from engines.manifest import (
     manifest_path,
     source_tensors,
 )
-from pipeline.config.models import Backend, ModelConfig, SiteConfig, TensorRtConfig
+from pipeline.config.backends import Backend, TensorRtConfig
+from pipeline.config.models import ModelConfig, SiteConfig
 from pipeline.infer.model_spec import ModelSpec, read_model_spec
 
 ENGINE_BACKENDS = (Backend.TENSORRT, Backend.AUTO)

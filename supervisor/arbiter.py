@@ -20,7 +20,7 @@ from types import FrameType
 
 from pipeline.camera.process import CameraTask, camera_main
 from pipeline.camera.urls import secret_values
-from pipeline.config.models import GStreamerSource, RtspSource
+from pipeline.config.sources import GStreamerSource, RtspSource
 from pipeline.events import EventEmitter, Outbox, OutboxError
 from pipeline.events.process import DeliveryTask, delivery_main
 from pipeline.infer.process import InferenceTask, inference_main

@@ -17,7 +17,7 @@ from pipeline.camera.urls import missing_variables
 from pipeline.config import ConfigError, SiteConfig
 from pipeline.config.events import events_directory
 from pipeline.config.loading import KeyLocator
-from pipeline.config.models import FileSource, GStreamerSource, RtspSource, SourceConfig
+from pipeline.config.sources import FileSource, GStreamerSource, RtspSource, SourceConfig
 from pipeline.events.outbox import OUTBOX_FILE, Outbox, OutboxError
 from pipeline.infer.backends import ModelLoadError
 from pipeline.infer.model_spec import ModelSpec, read_model_spec

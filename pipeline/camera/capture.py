@@ -43,7 +43,7 @@ from pipeline.camera.sources import (
     open_source,
 )
 from pipeline.camera.timeline import SourceTimeline
-from pipeline.config.models import FileSource, LiveSource, RtspSource, SourceConfig
+from pipeline.config.sources import FileSource, LiveSource, RtspSource, SourceConfig
 from pipeline.shm.states import StreamState
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,9 @@ from pipeline.analytics import (
 from pipeline.analytics.events import utc_iso
 from pipeline.camera.outputs import JsonLines
 from pipeline.camera.sources import CapturedFrame
-from pipeline.config.models import CameraConfig, FileSource, SiteConfig, SyntheticSource
+from pipeline.config.models import SiteConfig
 from pipeline.config.prompts import ClassRoles
+from pipeline.config.sources import CameraConfig, FileSource, SyntheticSource
 from pipeline.detections import Detections
 from pipeline.events.emitter import EventEmitter
 from pipeline.events.schema import EventType

@@ -30,7 +30,8 @@ from pipeline.camera.pacing import Decimator
 from pipeline.camera.recording import AnnotatedStream
 from pipeline.camera.ring_writer import RingWriter
 from pipeline.camera.sources import CapturedFrame, SourceError
-from pipeline.config.models import CameraConfig, SiteConfig
+from pipeline.config.models import SiteConfig
+from pipeline.config.sources import CameraConfig
 from pipeline.events.emitter import EventEmitter
 from pipeline.events.outbox import Outbox
 from pipeline.events.schema import EventType

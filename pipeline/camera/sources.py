@@ -27,7 +27,7 @@ from pipeline.camera.http_probe import http_error_status
 from pipeline.camera.native_log import NativeMessages, capture_native_messages
 from pipeline.camera.timeline import GapCounter
 from pipeline.camera.urls import MissingVariable, expand_url, mask_secrets, mask_url
-from pipeline.config.models import (
+from pipeline.config.sources import (
     FileSource,
     GStreamerSource,
     RtspSource,

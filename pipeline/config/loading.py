@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.config.models import SiteConfig, SourceKind
+from pipeline.config.models import SiteConfig
+from pipeline.config.sources import SourceKind
 from pipeline.yaml_source import KeyPath, YamlDocument, YamlSyntaxError, format_key_path, load_yaml
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config.models import Backend, SiteConfig
+from pipeline.config.backends import Backend
+from pipeline.config.models import SiteConfig
 from pipeline.detections import Detections
 from pipeline.infer.backends import InferenceBackend, ModelLoadError
 from pipeline.infer.batcher import Batcher

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.camera.capture import Capture
 from pipeline.camera.sources import SourceError, opencv_has_gstreamer
-from pipeline.config.models import (
+from pipeline.config.sources import (
     FileSource,
     GStreamerSource,
     RtspSource,

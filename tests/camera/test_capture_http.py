@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.camera.capture import Capture
 from pipeline.camera.urls import mask_url
-from pipeline.config.models import RtspSource
+from pipeline.config.sources import RtspSource
 from tests.camera.media import encode_pattern
 from tests.camera.watch import Watch
 

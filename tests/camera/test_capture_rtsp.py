@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline.camera.capture import Capture
-from pipeline.config.models import RtspSource
+from pipeline.config.sources import RtspSource
 from pipeline.shm.states import StreamState
 from tests.camera.watch import Watch
 

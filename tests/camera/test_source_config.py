@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import ConfigError, load_site_config
-from pipeline.config.models import RtspSource, SourceKind, Transport
+from pipeline.config.sources import RtspSource, SourceKind, Transport
 
 SITE = """\
 model:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.config.models import ModelConfig, OnnxRuntimeConfig
+from pipeline.config.backends import OnnxRuntimeConfig
+from pipeline.config.models import ModelConfig
 from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 from pipeline.infer.layouts import Layout, Preprocessing, decode
 from pipeline.infer.letterbox import Letterbox

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engines.precision import PrecisionRoute, PrecisionUnavailable, precision_route
-from pipeline.config.models import Precision
+from pipeline.config.backends import Precision
 
 TRT10, TRT11 = "10.16.0.72", "11.1.0.106"
 MODELOPT = "0.47.0"

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pipeline.config.models import Backend, OnnxRuntimeConfig, Provider
+from pipeline.config.backends import Backend, OnnxRuntimeConfig, Provider
 from pipeline.infer.backends.base import ModelLoadError
 from pipeline.infer.backends.selection import best_providers, choose, load_auto
 from pipeline.infer.model_spec import read_model_spec

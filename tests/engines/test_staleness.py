@@ -6,7 +6,7 @@ import pytest
 
 from engines.manifest import BuildSettings, EngineManifest, ManifestError, TensorInfo
 from engines.staleness import EngineState, StaleReason, judge
-from pipeline.config.models import Precision
+from pipeline.config.backends import Precision
 from tests.engines.sites import H200
 
 SHA = "a" * 64

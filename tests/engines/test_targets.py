@@ -11,7 +11,7 @@ from engines.checking import fix_command, target_verdict
 from engines.manifest import file_sha256, write_manifest
 from engines.staleness import EngineState, StaleReason
 from engines.targets import TargetError, batch_profile, site_targets
-from pipeline.config.models import Precision
+from pipeline.config.backends import Precision
 from pipeline.infer.model_spec import read_model_spec
 from tests.engines.sites import DEMO_MODEL, H200, site
 from tests.infer.onnx_models import ULTRALYTICS_YOLO, constant_detector, yolo_output

@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from pipeline.config.models import ModelConfig, OnnxRuntimeConfig, Provider
+from pipeline.config.backends import OnnxRuntimeConfig, Provider
+from pipeline.config.models import ModelConfig
 from pipeline.infer.backends import ModelLoadError
 from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 from pipeline.infer.model_spec import read_model_spec

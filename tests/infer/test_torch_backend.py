@@ -23,7 +23,8 @@ try:
 except ImportError:  # the extra is part of the suite: fail, saying how to get it
     pytest.fail("torch is not installed: pip install -r requirements-torch.txt", pytrace=False)
 
-from pipeline.config.models import ModelConfig, OnnxRuntimeConfig, TorchConfig
+from pipeline.config.backends import OnnxRuntimeConfig, TorchConfig
+from pipeline.config.models import ModelConfig
 from pipeline.infer.backends.base import ModelLoadError
 from pipeline.infer.backends.onnx_torch import OnnxTorchGraph, UnsupportedGraph
 from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend

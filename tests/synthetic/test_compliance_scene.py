@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.analytics import load_roi_file
-from pipeline.config.models import SyntheticSource
+from pipeline.config.sources import SyntheticSource
 from pipeline.synthetic import WorkerTruth, WorksiteScene
 from pipeline.synthetic.script import ScheduledVisit, Visit
 from pipeline.synthetic.video import main, truth_path, write_video

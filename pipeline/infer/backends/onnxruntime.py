@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from engines.frames_input import FRAMES_INPUT, FramesInputError, with_frames_input
-from pipeline.config.models import ModelConfig, OnnxRuntimeConfig, Provider
+from pipeline.config.backends import OnnxRuntimeConfig, Provider
+from pipeline.config.models import ModelConfig
 from pipeline.infer.backends.base import ModelLoadError
 from pipeline.infer.layouts import extra_inputs
 from pipeline.infer.model_spec import ModelSpec, describe_model, read_model_spec

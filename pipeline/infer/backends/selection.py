@@ -10,13 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pipeline.config.models import (
-    Backend,
-    ModelConfig,
-    OnnxRuntimeConfig,
-    Provider,
-    SiteConfig,
-)
+from pipeline.config.backends import Backend, OnnxRuntimeConfig, Provider
+from pipeline.config.models import ModelConfig, SiteConfig
 from pipeline.infer.backends.base import InferenceBackend, ModelLoadError
 from pipeline.infer.model_spec import ModelSpec
 

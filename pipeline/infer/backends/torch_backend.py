@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from pipeline.config.models import ModelConfig, TorchConfig, TorchDevice
+from pipeline.config.backends import TorchConfig, TorchDevice
+from pipeline.config.models import ModelConfig
 from pipeline.infer.backends.base import ModelLoadError
 from pipeline.infer.layouts import extra_inputs
 from pipeline.infer.model_spec import ModelSpec, read_model_spec
