@@ -51,6 +51,7 @@ def site_yaml(
         *(f"  - {{name: m{index}, path: {path}}}" for index, path in enumerate(models)),
         f"inference: {{max_batch: {cameras}, max_wait_ms: 20, report_interval: {report}}}",
         "recording: {enabled: false}",
+        "evidence: {enabled: false}",
         "detections_log: {enabled: false}",
         "dashboard: {status_line_interval: 1.0}",
         "cameras:",
