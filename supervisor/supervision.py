@@ -87,17 +87,12 @@ class SiteEnd:
 
 
 class Supervision:
-    def __init__(
-        self,
-        children: list[Child],
-        limits: Limits,
-        view: View | None = None,
-        events: EventEmitter | None = None,
-    ) -> None:
+    def __init__(self, children: list[Child], limits: Limits, view: View | None = None) -> None:
         self.children = children
         self.limits = limits
         self.view: View = view or NoView()
-        self.events = events  # where process.fatal goes (None: the site has no sinks)
+        # Where process.fatal goes, set once the outbox is open (None: the site has no sinks).
+        self.events: EventEmitter | None = None
         self.signals: list[int] = []
 
     # -- signals (handlers only record) -----------------------------------------------------

@@ -4,7 +4,6 @@ by the EVENTS process to the sink, and carries evidence that exists in the run f
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pipeline.events import OUTBOX_FILE, Outbox
 from tests.e2e.conftest import LOG_LINE, MODEL, SiteRun, wait_for
 from tests.events.conftest import WebhookServer, first_copies
 from tests.jsonl import complete_records
+from tests.processes import alive
 
 SITE = """\
 site: {site}
@@ -116,7 +116,7 @@ def test_a_site_killed_mid_run_leaves_playable_recordings_and_the_next_start_sen
             children = [site_run.pid_of(tag) for tag in ("INFERENCE", "CAM1", "EVENTS")]
             process.kill()
             process.wait()
-        wait_for(lambda: not any(_alive(pid) for pid in children), 30, "orphans to exit")
+        wait_for(lambda: not any(alive(pid) for pid in children), 30, "orphans to exit")
         # The killed camera's segment and the one cut by the end: each plays to its last
         # fragment, in OpenCV and in PyAV alike.
         for path in recordings.glob("*.mp4"):
@@ -137,16 +137,6 @@ def test_a_site_killed_mid_run_leaves_playable_recordings_and_the_next_start_sen
         assert site_run.leftover_segments() == []
     finally:
         server.close()
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _opencv_frames(path: Path) -> int:

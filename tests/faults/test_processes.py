@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.faults.site import RECOVER, START, FaultSite, synthetic_cameras, wait_for
+from tests.processes import alive
 
 
 def rate(site: FaultSite, camera: str, start: float, end: float) -> float:
@@ -111,18 +112,3 @@ def child_pids(pid: int) -> list[int]:
 def cmdline(pid: int) -> str:
     with open(f"/proc/{pid}/cmdline", "rb") as command:
         return command.read().replace(b"\0", b" ").decode(errors="replace")
-
-
-def alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie waits for its parent (the test's pytest, for none of these): treat as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False

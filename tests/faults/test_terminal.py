@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.faults.site import RECOVER, REPO, START, FaultSite, synthetic_cameras, wait_for
+from tests.processes import alive
 
 F_SETPIPE_SZ = 1031  # Linux: set a pipe's buffer size
 
@@ -60,14 +61,6 @@ def tmux_running(site: FaultSite, columns: int = 100) -> Iterator[Tmux]:
         subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True)
 
 
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def test_the_live_dashboard_stays_intact_while_warnings_are_printed(fault_site: FaultSite):
     fault_site.write(synthetic_cameras(fps=5), dashboard={"refresh_hz": 4})
     with tmux_running(fault_site) as tmux:
@@ -80,7 +73,7 @@ def test_the_live_dashboard_stays_intact_while_warnings_are_printed(fault_site: 
         time.sleep(1.0)  # a few redraws after the warnings
         pane = tmux.pane()
         tmux("send-keys", "-t", "site", "C-c")
-        wait_for(lambda: process_gone(supervisor), 60, "the site to stop")
+        wait_for(lambda: not alive(supervisor), 60, "the site to stop")
     lines = pane.splitlines()
     assert any("[SUPERVISOR] [ERROR] CAM2: process was killed by SIGKILL" in x for x in lines), pane
     assert any("CAM2: restarting in" in line for line in lines), pane
@@ -141,11 +134,11 @@ def test_closing_the_terminal_stops_the_site_cleanly(fault_site: FaultSite):
         children = [fault_site.pid_of(tag) for tag in ("INFERENCE", "CAM1", "CAM2")]
         assert fault_site.leftover_segments()
         tmux("kill-server")  # the terminal goes away: SIGHUP to its processes
-        wait_for(lambda: process_gone(supervisor), 60, "the site to stop")
+        wait_for(lambda: not alive(supervisor), 60, "the site to stop")
     log = fault_site.log
     assert "Stop requested (signal SIGHUP)" in log
     for camera in ("CAM1", "CAM2"):
         assert f"[{camera}] [INFO] Recording finalized" in log
     assert "[INFERENCE] [INFO] Inference Worker stopped" in log
-    assert all(pid is not None and process_gone(pid) for pid in children)
+    assert all(pid is not None and not alive(pid) for pid in children)
     assert fault_site.leftover_segments() == []
