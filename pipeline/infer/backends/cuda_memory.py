@@ -10,8 +10,13 @@ frees all of it in `close()`, in reverse order.
 from __future__ import annotations
 
 import ctypes
+import enum
+import importlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,6 +30,53 @@ class CudaError(RuntimeError):
 
 class CudaMissing(CudaError):
     """Neither cuda-python nor pycuda can be imported."""
+
+
+# cuda-bindings' major must match the driver's CUDA major: 13.x needs a CUDA 13 driver, 12.x
+# serves CUDA 12 servers and JetPack 6 (`make engines` picks the file from nvidia-smi).
+INSTALL_CUDA_BINDINGS = (
+    "pip install -r requirements-gpu.txt (CUDA 13 driver) or -r requirements-gpu-cu12.txt "
+    "(CUDA 12 driver, JetPack 6); make engines picks the one for this machine"
+)
+
+
+class CudaBinding(enum.Enum):
+    """The Python binding that reaches CUDA here."""
+
+    CUDA_PYTHON = "cuda-python"
+    PYCUDA = "pycuda"
+
+
+def cuda_binding() -> CudaBinding:
+    """cuda-python where `cuda.bindings.runtime` imports, else pycuda where `pycuda.driver`
+    does; CudaMissing, saying what to install, where neither does."""
+    try:
+        importlib.import_module("cuda.bindings.runtime")
+    except ImportError as cuda_python_error:
+        try:
+            importlib.import_module("pycuda.driver")
+        except ImportError as pycuda_error:
+            raise CudaMissing(
+                f"neither cuda-python ({cuda_python_error}) nor pycuda ({pycuda_error}) "
+                f"imports; {INSTALL_CUDA_BINDINGS}"
+            ) from None
+        return CudaBinding.PYCUDA
+    return CudaBinding.CUDA_PYTHON
+
+
+def _pycuda_driver() -> ModuleType:
+    return importlib.import_module("pycuda.driver")
+
+
+@contextmanager
+def pycuda_errors(driver: ModuleType, call: str) -> Iterator[None]:
+    """pycuda raises its own `pycuda.driver.Error` (MemoryError, LogicError, RuntimeError and
+    LaunchError derive from it): turn it into CudaError naming the call, as `check` does for
+    cuda-python's codes."""
+    try:
+        yield
+    except driver.Error as error:
+        raise CudaError(f"{call} failed: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -86,16 +138,7 @@ class CudaMemory(Protocol):
 
 def open_cuda(device_id: int) -> CudaMemory:
     """cuda-python's runtime on `device_id`, else pycuda's; CudaMissing if neither imports."""
-    try:
-        from cuda.bindings import runtime  # noqa: F401
-    except ImportError as cuda_python_error:
-        try:
-            import pycuda.driver  # noqa: F401
-        except ImportError:
-            raise CudaMissing(
-                f"cuda-python is not installed ({cuda_python_error}); "
-                "pip install -r requirements-gpu.txt"
-            ) from None
+    if cuda_binding() is CudaBinding.PYCUDA:
         return PyCudaMemory(device_id)
     return CudaPythonMemory(device_id)
 
@@ -183,59 +226,84 @@ class CudaPythonMemory:
 
 class PyCudaMemory:
     """The same through pycuda, for machines where only it is installed: the device's
-    primary context is pushed on this thread for the life of the object."""
+    primary context is pushed on this thread for the life of the object. pycuda raises where
+    cuda-python returns codes; each call's error becomes CudaError naming the call."""
 
     def __init__(self, device_id: int) -> None:
-        import pycuda
-        import pycuda.driver as driver
-
+        pycuda = importlib.import_module("pycuda")
+        driver = _pycuda_driver()
         self._driver = driver
         self.name = f"pycuda {pycuda.VERSION_TEXT}"
-        driver.init()
-        self._context = driver.Device(device_id).retain_primary_context()
-        self._context.push()
-        self._stream_object = driver.Stream()
         self._device_buffers: list[Any] = []
         self._host_buffers: list[np.ndarray] = []
+        self._context: Any = None
+        with pycuda_errors(driver, "cuInit"):
+            driver.init()
+        with pycuda_errors(driver, f"cuDevicePrimaryCtxRetain({device_id})"):
+            context = driver.Device(device_id).retain_primary_context()
+        with pycuda_errors(driver, "cuCtxPushCurrent"):
+            context.push()
+        self._context = context  # pushed: close() pops it
+        try:
+            with pycuda_errors(driver, "cuStreamCreate"):
+                self._stream_object = driver.Stream()
+        except CudaError:
+            self.close()
+            raise
 
     @property
     def stream(self) -> int:
         return int(self._stream_object.handle)
 
     def pinned(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        array = self._driver.pagelocked_empty(shape, dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        with pycuda_errors(self._driver, f"pagelocked_empty({nbytes})"):
+            array = self._driver.pagelocked_empty(shape, dtype)
         self._host_buffers.append(array)
         return array
 
     def device(self, nbytes: int) -> int:
-        allocation = self._driver.mem_alloc(max(1, nbytes))
+        with pycuda_errors(self._driver, f"mem_alloc({nbytes})"):
+            allocation = self._driver.mem_alloc(max(1, nbytes))
         self._device_buffers.append(allocation)
         return int(allocation)
 
     def to_device(self, device_pointer: int, host: np.ndarray) -> None:
-        self._driver.memcpy_htod_async(device_pointer, host, self._stream_object)
+        with pycuda_errors(self._driver, "memcpy_htod_async"):
+            self._driver.memcpy_htod_async(device_pointer, host, self._stream_object)
 
     def to_host(self, host: np.ndarray, device_pointer: int) -> None:
-        self._driver.memcpy_dtoh_async(host, device_pointer, self._stream_object)
+        with pycuda_errors(self._driver, "memcpy_dtoh_async"):
+            self._driver.memcpy_dtoh_async(host, device_pointer, self._stream_object)
 
     def synchronize(self) -> None:
-        self._stream_object.synchronize()
+        with pycuda_errors(self._driver, "cuStreamSynchronize"):
+            self._stream_object.synchronize()
 
     def close(self) -> None:
-        for allocation in reversed(self._device_buffers):
-            allocation.free()
-        self._device_buffers, self._host_buffers = [], []
-        self._context.pop()
+        allocations, self._device_buffers, self._host_buffers = self._device_buffers, [], []
+        context, self._context = self._context, None
+        steps = [(allocation.free, "mem_free") for allocation in reversed(allocations)]
+        if context is not None:
+            steps.append((context.pop, "cuCtxPopCurrent"))
+        for call, name in steps:
+            try:
+                with pycuda_errors(self._driver, name):
+                    call()
+            except CudaError as error:  # keep freeing the rest; say what leaked
+                logger.warning("%s", error)
 
 
 def cuda_device(device_id: int) -> CudaDevice:
-    """Name and compute capability of GPU `device_id` (cuda-python), CudaError if there is
-    none: on a machine without a driver the count call itself reports the error."""
+    """Name, compute capability and memory of GPU `device_id` through cuda-python or pycuda;
+    CudaError if there is none (on a machine without a driver the count call itself reports
+    the error), CudaMissing if neither binding imports."""
+    if cuda_binding() is CudaBinding.PYCUDA:
+        return _pycuda_device(device_id)
     from cuda.bindings import runtime as cudart
 
     count = check(cudart.cudaGetDeviceCount(), "cudaGetDeviceCount")
-    if not 0 <= device_id < count:
-        raise CudaError(f"GPU {device_id} asked for; this machine has {count}")
+    _check_index(device_id, count)
     prop = check(cudart.cudaGetDeviceProperties(device_id), f"cudaGetDeviceProperties({device_id})")
     name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
     return CudaDevice(
@@ -243,8 +311,33 @@ def cuda_device(device_id: int) -> CudaDevice:
     )
 
 
+def _check_index(device_id: int, count: int) -> None:
+    if not 0 <= device_id < count:
+        raise CudaError(f"GPU {device_id} asked for; this machine has {count}")
+
+
+def _pycuda_device(device_id: int) -> CudaDevice:
+    driver = _pycuda_driver()
+    with pycuda_errors(driver, "cuInit"):
+        driver.init()
+    with pycuda_errors(driver, "cuDeviceGetCount"):
+        count = int(driver.Device.count())
+    _check_index(device_id, count)
+    with pycuda_errors(driver, f"cuDeviceGet({device_id})"):
+        device = driver.Device(device_id)
+        major, minor = device.compute_capability()
+        name, total_memory = str(device.name()), int(device.total_memory())
+    return CudaDevice(device_id, name, f"{major}.{minor}", total_memory)
+
+
 def cuda_runtime_version() -> str:
-    """The CUDA runtime's version as "major.minor" (cudaRuntimeGetVersion: 1000*major+10*minor)."""
+    """The CUDA runtime's version as "major.minor": cuda-python's cudaRuntimeGetVersion
+    (1000*major+10*minor); with pycuda, which has no runtime, the CUDA it was built for
+    (`pycuda.driver.get_version()`, (major, minor, revision)): the toolkit its calls follow,
+    not the driver's newest CUDA (get_driver_version), which can be a major ahead."""
+    if cuda_binding() is CudaBinding.PYCUDA:
+        major, minor, *_ = _pycuda_driver().get_version()
+        return f"{major}.{minor}"
     from cuda.bindings import runtime as cudart
 
     version = int(check(cudart.cudaRuntimeGetVersion(), "cudaRuntimeGetVersion"))
