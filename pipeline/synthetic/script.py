@@ -37,6 +37,7 @@ from pipeline.synthetic.clutter import CABIN_SIZE
 from pipeline.synthetic.figures import Appearance
 from pipeline.synthetic.seeding import Stream, stream
 from pipeline.synthetic.trajectory import (
+    PLAN_CACHE,
     SIDE_MARGIN_M,
     WorkerPlan,
     WorkerSlot,
@@ -184,7 +185,7 @@ class ScriptedCrowd:
         plan = self._plans.get((slot.index, cycle))
         if plan is not None:
             return plan
-        if len(self._plans) > 4096:  # bound memory on endless live sources
+        if len(self._plans) >= PLAN_CACHE:  # bound memory on endless live sources
             self._plans.clear()
         if slot.index in self.pair:
             first, second = self._crossing(slot, cycle)
