@@ -20,11 +20,23 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+# cuda-bindings' major must match the driver's CUDA major (13.x does not load on a CUDA 12
+# driver): 12 on a Jetson (JetPack 6 is CUDA 12), else the major of nvidia-smi's
+# "CUDA Version: NN.N" header, else 13 (no driver: e.g. the CPU machines the tests run on).
+# A driver newer than 13 takes the 13 bindings (drivers run older runtimes). Override with
+# e.g. `make engines CUDA_MAJOR=12`.
+JETSON_RELEASE ?= /etc/nv_tegra_release
+DETECTED_CUDA_MAJOR := $(shell if [ -e $(JETSON_RELEASE) ]; then echo 12; else \
+  nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\)\..*/\1/p' | head -n 1; fi)
+CUDA_MAJOR ?= $(or $(DETECTED_CUDA_MAJOR),13)
+GPU_REQUIREMENTS := $(if $(filter 12,$(CUDA_MAJOR)),requirements-gpu-cu12.txt,requirements-gpu.txt)
+
 # The tests also cover the optional backends' code that runs without a GPU: the torch backend
-# (CPU build, from requirements-torch.txt) and the CUDA buffer code's bindings.
+# (CPU build, from requirements-torch.txt) and the CUDA buffer code's bindings (for this
+# machine's CUDA major; without a driver they import and report an error code per call).
 TEST_STAMP := $(VENV)/.test-installed
-$(TEST_STAMP): $(STAMP) requirements-torch.txt requirements-gpu.txt
-	$(PY) -m pip install --quiet -r requirements-torch.txt -r requirements-gpu.txt
+$(TEST_STAMP): $(STAMP) requirements-torch.txt $(GPU_REQUIREMENTS)
+	$(PY) -m pip install --quiet -r requirements-torch.txt -r $(GPU_REQUIREMENTS)
 	touch $@
 
 # Debian packages the tests need (system-packages.txt): installed when missing, or the exact
@@ -64,16 +76,23 @@ export-venv:
 # TensorRT engines for every model of $(SITE) whose backend is tensorrt or auto, built where
 # missing or stale (engines/; `python -m engines.build $(SITE) --check` only reports). Where
 # TensorRT is missing it says which package this machine needs (x86_64 wheel or JetPack).
-$(VENV)/.gpu-installed: $(STAMP) requirements-gpu.txt
-	$(PY) -m pip install --quiet -r requirements-gpu.txt
+# The stamp names the CUDA major, so that another CUDA_MAJOR installs its own bindings.
+GPU_STAMP := $(VENV)/.gpu-installed-cuda$(CUDA_MAJOR)
+$(GPU_STAMP): $(STAMP) $(GPU_REQUIREMENTS)
+	@[ "$(CUDA_MAJOR)" -ge 12 ] 2>/dev/null || { echo "CUDA_MAJOR=$(CUDA_MAJOR):" \
+	  "TensorRT 10/11 and cuda-bindings need a CUDA 12 or newer driver; update the" \
+	  "driver (or set CUDA_MAJOR=12 or 13 where nvidia-smi is wrong)"; exit 1; }
+	@echo "CUDA $(CUDA_MAJOR): installing $(GPU_REQUIREMENTS) (another: CUDA_MAJOR=12 or 13)"
+	$(PY) -m pip install --quiet -r $(GPU_REQUIREMENTS)
+	rm -f $(VENV)/.gpu-installed-cuda*
 	touch $@
 
-engines: $(VENV)/.gpu-installed
+engines: $(GPU_STAMP)
 	$(PY) -m engines.build $(SITE)
 
 # On a GPU machine with TensorRT: the demo engine against ONNX Runtime, then a 4-camera site
 # on it for 20 s (engines/gpu_test.py).
-gpu-test: $(VENV)/.gpu-installed
+gpu-test: $(GPU_STAMP)
 	$(PY) -m engines.gpu_test
 
 demo-model: $(VENV)/.train-installed

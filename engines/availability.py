@@ -22,16 +22,21 @@ def is_jetson(machine: str, release_file: Path = JETSON_RELEASE_FILE) -> bool:
 
 def tensorrt_install_hint(machine: str, jetson: bool) -> str:
     """What to install for TensorRT's Python package on a `machine` (platform.machine())."""
+    # cuda-bindings' major must match the driver's CUDA major: requirements-gpu.txt pins 13.x,
+    # requirements-gpu-cu12.txt 12.9.x (CUDA 12 servers, JetPack 6); make engines picks one.
     if jetson:
         return (
             "on a Jetson TensorRT comes with JetPack (JetPack 6: TensorRT 10; TensorRT 11.2-11.4 "
             "do not support JetPack): sudo apt install nvidia-jetpack, then recreate the venv "
-            "with --system-site-packages so that it sees the system's tensorrt module"
+            "with --system-site-packages so that it sees the system's tensorrt module, and pip "
+            "install -r requirements-gpu-cu12.txt (JetPack 6 is CUDA 12)"
         )
     if machine in ("x86_64", "AMD64", "aarch64", "arm64"):
         return (
-            "pip install tensorrt-cu13 (or tensorrt-cu12 for a CUDA 12 driver; the package "
-            "fetches NVIDIA's libraries at install time) and pip install -r requirements-gpu.txt"
+            "pip install tensorrt-cu13 (or tensorrt-cu12 for a CUDA 12 driver: nvidia-smi's "
+            "header shows the driver's CUDA version; the package fetches NVIDIA's libraries at "
+            "install time) and pip install -r requirements-gpu.txt for CUDA 13, or "
+            "-r requirements-gpu-cu12.txt for CUDA 12"
         )
     return f"TensorRT is published for x86_64 and aarch64 only; this machine is {machine}"
 
