@@ -18,10 +18,10 @@ from types import ModuleType
 from rich.console import Console
 from rich.logging import RichHandler
 
-from engines.availability import TensorRtMissing, import_tensorrt
-from engines.builder import BuildError, build_engine, device_facts
+from engines.availability import TensorRtMissing
+from engines.builder import BuildError, build_engine
 from engines.calibration import CalibrationError
-from engines.checking import fix_command, target_verdict
+from engines.checking import fix_command, target_verdict, this_machine
 from engines.manifest import DeviceFacts
 from engines.onnx_preparation import PreparationError
 from engines.precision import PrecisionUnavailable
@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"{args.site}: no model has backend tensorrt or auto; no engine to build")
         return EXIT_OK
     try:
-        trt = import_tensorrt()
-        device = device_facts(trt, site.tensorrt.device_id)
+        trt, device = this_machine(site.tensorrt.device_id)
     except (TensorRtMissing, CudaError) as error:
         errors.print(f"engines: {error}", markup=False, highlight=False)
         return EXIT_NO_TENSORRT

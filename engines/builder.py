@@ -22,6 +22,7 @@ from typing import Any
 
 from engines.availability import modelopt_version
 from engines.calibration import cached_frames, tensorrt_cache_file
+from engines.calibration_capture import ready_frames_folder
 from engines.frames_input import FRAMES_INPUT
 from engines.int8_calibrator import frames_calibrator
 from engines.manifest import DeviceFacts, EngineManifest, file_sha256, write_manifest
@@ -96,11 +97,10 @@ def build_engine(
     spec = target.spec
     calibration = None
     if settings.precision is Precision.INT8:
-        assert settings.calibration_frames is not None  # the config requires it for int8
         calibration = cached_frames(
             target.engine.parent,
             target.onnx.stem,
-            settings.calibration_frames,
+            ready_frames_folder(target, progress),  # captured from the cameras if need be
             settings.calibration_count,
             (spec.input_width, spec.input_height),
             spec.stretch,

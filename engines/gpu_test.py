@@ -100,7 +100,7 @@ def check_parity(site_file: Path) -> Agreement:
     print(f"engine built in {manifest.build_seconds:.0f} s ({manifest.precision_route})")
     model = site.detectors[0]
     reference = OnnxRuntimeBackend(model, target.spec, site.onnxruntime, 8)
-    engine = TensorRtBackend(site, model, target.spec, 8)
+    engine = TensorRtBackend(site, model, target.spec, 8, site_file)
     frames = scene_frames(8, target.spec.input_width, target.spec.input_height)
     ours, theirs = engine.infer(frames)["output0"], reference.infer(frames)["output0"]
     engine.close()

@@ -9,7 +9,7 @@ leaves an orphan engine behind a name nobody looks for.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engines.frames_input import FRAMES_INPUT
@@ -22,6 +22,7 @@ from engines.manifest import (
 )
 from pipeline.config.backends import Backend, TensorRtConfig
 from pipeline.config.models import ModelConfig, SiteConfig
+from pipeline.config.sources import CameraConfig
 from pipeline.infer.model_spec import ModelSpec, read_model_spec
 
 ENGINE_BACKENDS = (Backend.TENSORRT, Backend.AUTO)
@@ -41,6 +42,7 @@ class EngineTarget:
     engine: Path
     settings: TensorRtConfig
     batch_profile: tuple[int, int, int]  # min, opt, max images per call
+    cameras: tuple[CameraConfig, ...]  # the site's: int8 calibration frames may come from them
 
     @property
     def onnx(self) -> Path:
@@ -140,31 +142,30 @@ def model_target(site: SiteConfig, model: ModelConfig, spec: ModelSpec) -> Engin
         engine=engine_file(settings, model.path),
         settings=settings,
         batch_profile=batch_profile(settings, spec, site.inference.max_batch),
+        cameras=tuple(site.cameras),
     )
 
 
-def site_targets(site: SiteConfig, specs: Sequence[ModelSpec] | None = None) -> list[EngineTarget]:
+def site_targets(
+    site: SiteConfig,
+    specs: Sequence[ModelSpec] | None = None,
+    backends: Sequence[Backend] = ENGINE_BACKENDS,
+) -> list[EngineTarget]:
     """Every engine the site needs, one per ONNX file, in the order the models are listed.
 
     `specs`: the models' specs if already read (one per `site.detectors`), else they are read
-    here (ModelLoadError for a bad file). TargetError if two files would share an engine name.
+    here (ModelLoadError for a bad file). `backends`: the models considered (default: tensorrt
+    and auto). TargetError if two files would share an engine name.
     """
     models = site.detectors
     targets: dict[Path, EngineTarget] = {}
     for index, model in enumerate(models):
-        if model.backend not in ENGINE_BACKENDS:
+        if model.backend not in backends:
             continue
         key = model.path.resolve()
         if key in targets:
             found = targets[key]
-            targets[key] = EngineTarget(
-                (*found.models, model.display_name),
-                found.model,
-                found.spec,
-                found.engine,
-                found.settings,
-                found.batch_profile,
-            )
+            targets[key] = replace(found, models=(*found.models, model.display_name))
             continue
         spec = specs[index] if specs is not None else read_model_spec(model)
         targets[key] = model_target(site, model, spec)

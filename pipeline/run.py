@@ -7,7 +7,8 @@ SIGINT, SIGTERM and SIGHUP (the terminal closed) stop the site cleanly; a second
 SIGTERM forces. Exit codes (pipeline/lifecycle.py, ExitCode): 0 stopped on request or every
 source finished; 1 nothing can run (inference, or every camera, FATAL after crashing);
 2 bad configuration or too little shared memory (nothing was started); 3 the model cannot
-run; 4 no camera's source can work (every camera OFFLINE).
+run (also when a tensorrt model's engine is missing or stale, found before anything starts);
+4 no camera's source can work (every camera OFFLINE).
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m pipeline.run") ->
 
     # Heavy imports after argument parsing, so `--help` and config errors answer at once.
     from supervisor.arbiter import RunOptions, Supervisor
+    from supervisor.engine_check import EngineNotReady
     from supervisor.logsink import LogSink
     from supervisor.preflight import prepare_site
     from supervisor.terminal import Terminal
@@ -104,6 +106,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m pipeline.run") ->
         loaded = load_site(config_path, overrides_from(args))
         config = loaded.config
         plan = prepare_site(config, config_path, loaded.locator)
+    except EngineNotReady as error:
+        print(f"{prog}: the model cannot run, nothing started:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return ExitCode.MODEL
     except ConfigError as error:
         print(f"{prog}: configuration error, nothing started:", file=sys.stderr)
         for problem in error.problems:

@@ -214,7 +214,7 @@ class Supervisor:
             ChildSpec(
                 INFERENCE_TAG,
                 inference_main,
-                InferenceTask(config, self.layout, plan.models),
+                InferenceTask(config, self.layout, plan.models, plan.config_path),
                 row=INFERENCE_ROW,
                 role=ChildRole.INFERENCE,
             )

@@ -15,6 +15,7 @@ from types import TracebackType
 import numpy as np
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.config import SiteConfig
@@ -103,6 +104,24 @@ def _delivery(row: np.void, styled: bool) -> str:
     return text
 
 
+def _text(row: np.void, field: str) -> str:
+    return bytes(row[field]).decode(errors="replace")
+
+
+def _backend_choices(
+    config: SiteConfig, snapshot: np.ndarray, tags: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """(model, backend, why) of every model whose backend `auto` chose, as its row says,
+    e.g. ("ppe", "auto ort cpu", "engine stale: ONNX changed")."""
+    choices = []
+    for index, model in enumerate(config.detectors):
+        row = snapshot[len(tags) + index]
+        why = _text(row, "backend_reason")
+        if why:
+            choices.append((model.display_name, _text(row, "backend"), why))
+    return choices
+
+
 def _dropped(row: np.void) -> int:
     """Frames the pipeline let go: too many in flight, or superseded by a newer one."""
     return int(row["dropped_source"]) + int(row["dropped_stale"])
@@ -181,7 +200,7 @@ def render(
     inference.add_row(
         tags[0],
         _styled_state(row, camera=False),
-        bytes(row["backend"]).decode(errors="replace") or DEAD,
+        _text(row, "backend") or DEAD,
         _live_or_dash(row, f"{row['batch_mean']:.1f}/{config.inference.max_batch}"),
         _live_or_dash(row, f"{row['images_per_s']:.1f}"),
         _live_or_dash(row, f"{row['infer_ms']:.0f}"),
@@ -195,7 +214,7 @@ def render(
         inference.add_row(
             f" {model.display_name}",
             "model",
-            bytes(model_row["backend"]).decode(errors="replace") or DEAD,
+            _text(model_row, "backend") or DEAD,
             "",
             f"{model_row['images_per_s']:.1f}" if live else DEAD,
             f"{model_row['infer_ms']:.0f}" if live else DEAD,
@@ -216,7 +235,14 @@ def render(
             str(int(row["restarts"])),
             _heartbeat_age(row, now),
         )
-    lines = [f" {tag} outbox: {_delivery(snapshot[index], styled=True)}" for tag, index in services]
+    # Why auto chose each backend: below the table, whose backend column has no room for it.
+    lines = [
+        escape(f" {model}: {backend} ({why})")
+        for model, backend, why in _backend_choices(config, snapshot, tags)
+    ]
+    lines += [
+        f" {tag} outbox: {_delivery(snapshot[index], styled=True)}" for tag, index in services
+    ]
     return Group(cameras, inference, *lines)
 
 
@@ -226,14 +252,19 @@ def status_line(
     tags: Sequence[str],
     services: Sequence[tuple[str, int]] = (),
 ) -> str:
-    """One compact line: inference throughput and each model's latency per batch, then per
-    camera state, fps, detections, persons, open violations, drops, losses and restarts.
-    Rates of a process that is not running are `-`."""
+    """One compact line: inference throughput and each model's latency per batch (and the
+    backend `auto` chose, with why), then per camera state, fps, detections, persons, open
+    violations, drops, losses and restarts. Rates of a process that is not running are `-`."""
     row = snapshot[0]
     live = is_live(row)
+    chosen = {
+        model: f" on {backend} ({why})"
+        for model, backend, why in _backend_choices(config, snapshot, tags)
+    }
     models = ", ".join(
         f"{model.display_name} "
         + (f"{snapshot[len(tags) + index]['infer_ms']:.0f} ms" if live else DEAD)
+        + chosen.get(model.display_name, "")
         for index, model in enumerate(config.detectors)
     )
     rate = f"{row['images_per_s']:.1f} img/s batch {row['batch_mean']:.1f}" if live else DEAD

@@ -1,7 +1,7 @@
 """Checks that need more than the YAML itself, done before any process or segment exists:
 the model file and its classes, the prompts and ROI files, the video files (present, and
-videos), the secrets the camera URLs name. Every problem is listed at once, placed at
-`file:line key.path`."""
+videos), the secrets the camera URLs name, then the engines of `tensorrt` models
+(supervisor/engine_check.py). Every problem is listed at once, placed at `file:line key.path`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from pipeline.infer.backends import ModelLoadError
 from pipeline.infer.model_spec import ModelSpec, read_model_spec
 from pipeline.infer.site_models import SiteModels, plan_models
 from pipeline.yaml_source import KeyPath
+from supervisor.engine_check import EngineNotReady, engine_problems
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # What the repository's own make targets create, and how to get each back when it is missing.
@@ -55,7 +56,8 @@ def prepare_site(
     config: SiteConfig, config_path: Path, locator: KeyLocator | None = None
 ) -> SitePlan:
     """Raises ConfigError listing every problem found, each placed by `locator`
-    (`file:line key.path`; default: the lines of `config_path`)."""
+    (`file:line key.path`; default: the lines of `config_path`); once there is none,
+    EngineNotReady (a ConfigError) if a tensorrt model's engine would be refused at load."""
     where = (locator or KeyLocator.for_file(config_path)).where
     problems: list[str] = []
     specs: list[ModelSpec] = []
@@ -105,6 +107,9 @@ def prepare_site(
     problems.extend(_events_problems(config, where))
     if problems or models is None or roles is None:
         raise ConfigError(problems)
+    engines = engine_problems(config, specs, config_path, where)
+    if engines:
+        raise EngineNotReady(engines)
     outbox = None
     if config.events.sinks:
         outbox = _open_outbox(config)

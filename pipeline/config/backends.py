@@ -89,34 +89,51 @@ class BatchProfile(Frozen):
         return self
 
 
+class CalibrationCapture(Frozen):
+    """INT8 calibration frames read by `make engines` from each of the site's cameras, when
+    `tensorrt.calibration_frames` names no folder. Kept in `<engine_dir>/calibration/` and
+    reused until the cameras or these settings change (engines/calibration_capture.py)."""
+
+    per_camera: int = Field(32, ge=8, le=10_000, title="Frames kept from each camera")
+    spread_s: float = Field(
+        4.0,
+        ge=0,
+        le=3600,
+        title="Seconds of each camera's stream the frames are spread over (the stream's own "
+        "time: a file or the synthetic scene is read as fast as it decodes)",
+    )
+
+
 class TensorRtConfig(Frozen):
     """Engines of the TensorRT backend (`make engines`), shared by every model that uses it."""
 
     engine_dir: Path = Field(Path("models/engines"), title="Folder of built engines and manifests")
-    precision: Precision = Field(Precision.FP16, title="fp32, fp16 or int8 (int8 needs frames)")
+    precision: Precision = Field(
+        Precision.FP16, title="fp32, fp16 or int8 (int8: calibration frames)"
+    )
     batch: BatchProfile = Field(BatchProfile(), title="Optimization profile of the batch axis")
     workspace_mib: int = Field(4096, ge=64, le=1 << 20, title="Builder workspace limit (MiB)")
     timing_cache: Path | None = Field(
-        None, title="Timing cache kept between builds (default <engine_dir>/timing.cache)"
+        None,
+        title="Timing cache kept between builds (default: one per GPU and TensorRT version, "
+        "<engine_dir>/timing.<gpu>.sm<compute capability>.trt<version>.cache)",
     )
     dla_core: int | None = Field(None, ge=0, le=7, title="Jetson DLA core (GPU fallback on)")
     calibration_frames: Path | None = Field(
-        None, title="int8: folder of frames (.jpg/.png) from the site's own cameras"
+        None,
+        title="int8: folder of frames (.jpg/.png) from the site's own cameras (None: `make "
+        "engines` captures them from the site's cameras, as calibration_capture says)",
     )
-    calibration_count: int = Field(256, ge=8, le=100_000, title="int8: frames used to calibrate")
+    calibration_capture: CalibrationCapture = Field(
+        CalibrationCapture(), title="int8 without calibration_frames: what is read from each camera"
+    )
+    calibration_count: int = Field(
+        256, ge=8, le=100_000, title="int8: frames used to calibrate (spread over those there are)"
+    )
     device_id: int = Field(0, ge=0, le=63, title="GPU the engines are built for and run on")
     rebuild_stale: bool = Field(
         False, title="At start, build a missing or stale engine (minutes) instead of refusing"
     )
-
-    @model_validator(mode="after")
-    def _int8_has_frames(self) -> TensorRtConfig:
-        if self.precision is Precision.INT8 and self.calibration_frames is None:
-            raise ValueError(
-                "precision int8 needs calibration_frames: a folder of frames from the site's "
-                "cameras (a few hundred .jpg or .png)"
-            )
-        return self
 
 
 class TorchConfig(Frozen):

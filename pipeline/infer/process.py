@@ -37,6 +37,7 @@ class InferenceTask:
     site: SiteConfig
     layout: SiteLayout
     models: SiteModels  # what the supervisor read from the model files and sized the rings for
+    site_file: Path  # the site's YAML, named in messages that say what command fixes an engine
 
 
 def inference_main(task: InferenceTask, log_pipe: Connection) -> None:
@@ -54,25 +55,30 @@ def inference_main(task: InferenceTask, log_pipe: Connection) -> None:
     sys.exit(int(code))
 
 
-def load_backend(site: SiteConfig, model: SiteModel) -> InferenceBackend:
+def load_backend(
+    site: SiteConfig, model: SiteModel, site_file: Path
+) -> tuple[InferenceBackend, str]:
+    """The model's backend, loaded, and why it is that one: auto's few words (e.g. "engine
+    stale: ONNX changed"), empty when the site names the backend."""
     # Each backend's module is imported only when a model asks for it (TensorRT, torch).
     backend, max_batch = model.config.backend, site.inference.max_batch
     if backend is Backend.ONNXRUNTIME:
         from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(model.config, model.spec, site.onnxruntime, max_batch)
+        return OnnxRuntimeBackend(model.config, model.spec, site.onnxruntime, max_batch), ""
     if backend is Backend.TENSORRT:
         from pipeline.infer.backends.tensorrt import TensorRtBackend
 
-        return TensorRtBackend(site, model.config, model.spec, max_batch)
+        return TensorRtBackend(site, model.config, model.spec, max_batch, site_file), ""
     if backend is Backend.TORCH:
         from pipeline.infer.backends.torch_backend import TorchBackend
 
-        return TorchBackend(model.config, model.spec, site.torch, max_batch)
+        return TorchBackend(model.config, model.spec, site.torch, max_batch), ""
     if backend is Backend.AUTO:
         from pipeline.infer.backends.selection import load_auto
 
-        return load_auto(site, model.config, model.spec)
+        loaded, choice = load_auto(site, model.config, model.spec, site_file)
+        return loaded, choice.summary
     raise ModelLoadError(f"backend {backend.value} is not available in this build")
 
 
@@ -99,7 +105,10 @@ class ModelRunner:
     share one loaded backend, run once per batch: `outputs` caches that run.
     """
 
-    def __init__(self, model: SiteModel, backend: InferenceBackend, row: BoardRow) -> None:
+    def __init__(
+        self, model: SiteModel, backend: InferenceBackend, row: BoardRow, why: str = ""
+    ) -> None:
+        """`why`: auto's reason for the backend, for the dashboard ("" for a named one)."""
         self.model = model
         self.backend = backend
         self.row = row
@@ -115,6 +124,7 @@ class ModelRunner:
         self._latency = WindowMeter()
         self._images = WindowMeter()
         row.backend = backend.name
+        row.backend_reason = why
 
     def answer(self, outputs: dict[str, np.ndarray], metas: list[FrameMeta]) -> list[Detections]:
         if self._yolo_rows is not None:
@@ -188,17 +198,17 @@ class InferenceWorker:
             ", ".join(f"{model.name} ({model.config.path})" for model in models),
         )
         runners: list[ModelRunner] = []
-        loaded: dict[tuple[Path, Backend], InferenceBackend] = {}
+        loaded: dict[tuple[Path, Backend], tuple[InferenceBackend, str]] = {}
         try:
             # No heartbeat while loading: the supervisor gives a STARTING process its
             # startup allowance (an engine may take minutes), not the heartbeat timeout.
             for model in models:
                 key = (model.config.path.resolve(), model.config.backend)
-                backend = loaded.get(key)
-                if backend is None:
-                    backend = loaded[key] = load_backend(self.task.site, model)
+                if key not in loaded:
+                    loaded[key] = load_backend(self.task.site, model, self.task.site_file)
+                backend, why = loaded[key]
                 row = self.board.row(self.task.layout.model_row(model.index))
-                runners.append(ModelRunner(model, backend, row))
+                runners.append(ModelRunner(model, backend, row, why))
                 logger.info("Model ready: %s on %s", model.spec.describe(), backend.name)
             self.row.backend = runners[0].backend.name
             logger.info(
@@ -221,7 +231,7 @@ class InferenceWorker:
                 if self.clock.report_due(now):
                     logger.info("%s", self.clock.report(now))
         finally:
-            for backend in loaded.values():
+            for backend, _ in loaded.values():
                 backend.close()
         logger.info("Inference Worker stopped")
         return ExitCode.OK

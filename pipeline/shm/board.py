@@ -27,6 +27,7 @@ from pipeline.shm.states import ProcessState, StreamState
 __all__ = ["BOARD_DTYPE", "BoardRow", "ProcessState", "StatusBoard", "StreamState"]
 
 BACKEND_CHARS = 16
+REASON_CHARS = 48
 
 BOARD_DTYPE = padded_dtype(
     [
@@ -58,6 +59,8 @@ BOARD_DTYPE = padded_dtype(
         ("batch_mean", "f4"),
         ("images_per_s", "f4"),
         ("backend", f"S{BACKEND_CHARS}"),  # inference backend name, ASCII
+        # models: why `backend: auto` took that backend, a few words ASCII ("" when named)
+        ("backend_reason", f"S{REASON_CHARS}"),
         ("updated", "f8"),  # time.monotonic() of the last write of the counters
         # inference: time.monotonic() when the model call in progress started, 0 between
         # calls; the supervisor judges a call stuck by it while the loop is blocked
@@ -73,8 +76,8 @@ BOARD_DTYPE = padded_dtype(
 )
 
 _MAGIC = int.from_bytes(b"VIGBOARD", "little")
-_VERSION = 5  # 2: decode_errors, skipped_frames; 3: persons, violations; 4: model_call_started;
-# 5: events_held, events_pending, events_dropped, sinks_failing
+_VERSION = 6  # 2: decode_errors, skipped_frames; 3: persons, violations; 4: model_call_started;
+# 5: events_held, events_pending, events_dropped, sinks_failing; 6: backend_reason
 _HEADER_DTYPE = padded_dtype([("magic", "u8"), ("version", "u4"), ("rows", "u4")], CACHE_LINE)
 
 T = TypeVar("T")
@@ -114,6 +117,12 @@ class _EnumField(Generic[E]):
 
 
 class _TextField:
+    """ASCII text of at most `chars` bytes; a longer value is cut."""
+
+    def __init__(self, chars: int) -> None:
+        self._chars = chars
+        self._name = ""
+
     def __set_name__(self, owner: type, name: str) -> None:
         self._name = name
 
@@ -121,7 +130,7 @@ class _TextField:
         return bytes(row._record[self._name]).decode("ascii", "replace")
 
     def __set__(self, row: BoardRow, value: str) -> None:
-        row._record[self._name] = value.encode("ascii", "replace")[:BACKEND_CHARS]
+        row._record[self._name] = value.encode("ascii", "replace")[: self._chars]
 
 
 class BoardRow:
@@ -160,7 +169,8 @@ class BoardRow:
     reconnects = _Field(int)
     decode_errors = _Field(int)
     skipped_frames = _Field(int)
-    backend = _TextField()
+    backend = _TextField(BACKEND_CHARS)
+    backend_reason = _TextField(REASON_CHARS)
     updated = _Field(float)
     model_call_started = _Field(float)
     events_held = _Field(int)

@@ -10,6 +10,8 @@ from pipeline.config.models import SiteConfig
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
+# The site file that messages name for sites built in memory by site().
+SITE_FILE = Path("configs/enginetest.yaml")
 
 # What an H200 with TensorRT 10.16 reports; tests change one field at a time.
 H200 = DeviceFacts(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -173,7 +174,7 @@ def test_auto_without_a_cuda_binding_falls_back_to_onnx_runtime(monkeypatch):
     hide(monkeypatch, *HIDDEN_CUDA_PYTHON, *HIDDEN_PYCUDA)
     config = site([{"name": "ppe", "path": str(DEMO_MODEL), "backend": "auto"}])
     model = config.detectors[0]
-    choice = choose(config, model, read_model_spec(model))
+    choice = choose(config, model, read_model_spec(model), Path("site.yaml"))
     assert choice.backend is Backend.ONNXRUNTIME
     assert choice.reason.startswith("TensorRT cannot be used: neither cuda-python (")
     assert "requirements-gpu-cu12.txt" in choice.reason

@@ -15,7 +15,7 @@ from engines.gpu_test import (
 )
 from pipeline.infer.backends.base import ModelLoadError
 from tests.engines.gpu import require_tensorrt
-from tests.engines.sites import DEMO_MODEL, site
+from tests.engines.sites import DEMO_MODEL, SITE_FILE, site
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
@@ -55,7 +55,7 @@ def test_outputs_agree_with_onnx_runtime(built, count):
 
     config, target, _, _ = built
     model = config.detectors[0]
-    engine = TensorRtBackend(config, model, target.spec, 16)
+    engine = TensorRtBackend(config, model, target.spec, 16, SITE_FILE)
     reference = OnnxRuntimeBackend(model, target.spec, config.onnxruntime, 16)
     frames = np.concatenate([scene_frames(8, 320, 320)] * 2)[:count]
     ours, theirs = engine.infer(frames)["output0"], reference.infer(frames)["output0"]
@@ -75,7 +75,27 @@ def test_a_stale_engine_is_refused_with_the_reason_and_the_fix(built, tmp_path):
         {"engine_dir": str(target.engine.parent), "batch": {"max": 16}},
     )
     with pytest.raises(ModelLoadError) as raised:
-        TensorRtBackend(larger, larger.detectors[0], target.spec, 16)
+        TensorRtBackend(larger, larger.detectors[0], target.spec, 16, SITE_FILE)
     message = str(raised.value)
     assert "engine stale: profile changed (was batch 1/8/8, now batch 1/16/16)" in message
-    assert "make engines SITE=" in message and "tensorrt.rebuild_stale: true" in message
+    assert f"make engines SITE={SITE_FILE} (python -m engines.build {SITE_FILE})" in message
+    assert "tensorrt.rebuild_stale: true" in message
+
+
+def test_auto_takes_an_up_to_date_engine_and_says_why(built):
+    from pipeline.infer.backends.selection import choose
+
+    _config, target, _, _ = built
+    auto = site(
+        [{"name": "ppe", "path": str(DEMO_MODEL), "backend": "auto"}],
+        {"engine_dir": str(target.engine.parent), "batch": {"max": 8}},
+    )
+    choice = choose(auto, auto.detectors[0], target.spec, SITE_FILE)
+    assert (choice.backend.value, choice.summary) == ("tensorrt", "engine up to date")
+    larger = site(
+        [{"name": "ppe", "path": str(DEMO_MODEL), "backend": "auto"}],
+        {"engine_dir": str(target.engine.parent), "batch": {"max": 16}},
+    )
+    stale = choose(larger, larger.detectors[0], target.spec, SITE_FILE)
+    assert (stale.backend.value, stale.summary) == ("onnxruntime", "engine stale: profile changed")
+    assert f"make engines SITE={SITE_FILE}" in stale.reason

@@ -12,7 +12,7 @@ from pipeline.infer.backends.base import ModelLoadError
 from pipeline.infer.backends.selection import best_providers, choose, load_auto
 from pipeline.infer.model_spec import read_model_spec
 from tests.engines.gpu import tensorrt_or_reason
-from tests.engines.sites import DEMO_MODEL, site
+from tests.engines.sites import DEMO_MODEL, SITE_FILE, site
 
 CPU_ONLY = ["CPUExecutionProvider"]
 WITH_CUDA = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -42,12 +42,13 @@ def test_auto_without_tensorrt_runs_onnx_runtime_and_says_why(caplog):
     config = site([{"name": "ppe", "path": str(DEMO_MODEL), "backend": "auto"}])
     model = config.detectors[0]
     spec = read_model_spec(model)
-    choice = choose(config, model, spec)
+    choice = choose(config, model, spec, SITE_FILE)
     assert choice.backend is Backend.ONNXRUNTIME
     assert choice.reason.startswith("TensorRT")
+    assert choice.summary in ("no TensorRT", "no usable GPU")  # the dashboard's few words
     caplog.set_level(logging.INFO, logger="pipeline.infer.backends.selection")
-    backend = load_auto(config, model, spec)
-    assert backend.name == "auto ort cpu"
+    backend, loaded_choice = load_auto(config, model, spec, SITE_FILE)
+    assert backend.name == "auto ort cpu" and loaded_choice == choice
     assert f"ppe: backend auto chose auto ort cpu: {choice.reason}" in caplog.messages
     backend.close()
 
@@ -59,7 +60,7 @@ def test_the_tensorrt_backend_without_tensorrt_says_what_to_install():
     config = site([{"name": "ppe", "path": str(DEMO_MODEL), "backend": "tensorrt"}])
     model = config.detectors[0]
     with pytest.raises(ModelLoadError) as raised:
-        TensorRtBackend(config, model, read_model_spec(model), 8)
+        TensorRtBackend(config, model, read_model_spec(model), 8, SITE_FILE)
     message = str(raised.value)
     assert message.startswith(f"{DEMO_MODEL}: backend tensorrt: ")
     assert "TensorRT is not installed here" in message or "no CUDA GPU" in message

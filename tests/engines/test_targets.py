@@ -106,9 +106,16 @@ def test_the_batch_profile_must_be_ordered_in_the_site_file():
         site([{"path": str(DEMO_MODEL)}], {"batch": {"opt": 16, "max": 8}})
 
 
-def test_int8_without_frames_is_refused_in_the_site_file():
-    with pytest.raises(ValueError, match="precision int8 needs calibration_frames"):
-        site([{"path": str(DEMO_MODEL)}], {"precision": "int8"})
+def test_int8_without_a_folder_captures_from_the_cameras():
+    """No folder named: the frames come from the site's cameras (test_calibration_capture.py)."""
+    settings = site([{"path": str(DEMO_MODEL)}], {"precision": "int8"}).tensorrt
+    assert settings.calibration_frames is None
+    assert (settings.calibration_capture.per_camera, settings.calibration_capture.spread_s) == (
+        32,
+        4.0,
+    )
+    with pytest.raises(ValueError, match="greater than or equal to 8"):
+        site([{"path": str(DEMO_MODEL)}], {"calibration_capture": {"per_camera": 2}})
 
 
 def test_verdicts_on_real_files(tmp_path):

@@ -244,3 +244,28 @@ def test_the_delivery_outbox_shows_what_it_holds_drops_and_which_sinks_fail(boar
 def test_counters_take_at_most_five_characters(value, text):
     assert count(value) == text
     assert len(text) <= 5
+
+
+def test_the_dashboard_and_status_line_say_why_auto_chose_the_backend(board):
+    """`backend: auto` logged its choice and reason, but the dashboard showed only the name."""
+    row = board.row(3)
+    row.update(backend="auto ort cpu", backend_reason="engine stale: ONNX changed")
+    del row
+    _, inference, why = render(CONFIG, board.snapshot(), TAGS, now=100.0).renderables
+    assert table_rows(inference)[1]["backend"] == "auto ort cpu"
+    assert why == " m: auto ort cpu (engine stale: ONNX changed)"
+    assert status_line(CONFIG, board.snapshot(), TAGS).startswith(
+        "INFERENCE RUNNING 17.5 img/s batch 1.8 (m 12 ms on auto ort cpu (engine stale: ONNX "
+        "changed)) | "
+    )
+
+
+def test_the_longest_reason_still_fits_80_columns(board):
+    row = board.row(3)
+    row.update(backend="auto trt fp16", backend_reason="x" * 100)  # cut at the field's size
+    del row
+    console = Console(record=True, width=80)
+    console.print(render(CONFIG, board.snapshot(), TAGS, now=100.0))
+    lines = console.export_text().splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert any(line.startswith(" m: auto trt fp16 (xxx") for line in lines)

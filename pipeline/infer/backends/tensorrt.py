@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engines.availability import TensorRtMissing, import_tensorrt
 from engines.builder import BuildError, build_engine, device_facts, register_plugins
-from engines.checking import fix_command, target_verdict
+from engines.checking import fix_command, refusal, target_verdict
 from engines.frames_input import FRAMES_INPUT
 from engines.manifest import EngineManifest, ManifestError, read_manifest
 from engines.progress import LoggedBuildProgress
@@ -37,14 +38,6 @@ from pipeline.infer.model_spec import ModelSpec, describe_model
 logger = logging.getLogger(__name__)
 
 
-def stale_message(target: EngineTarget, verdict_text: str) -> str:
-    return (
-        f"{target.engine} ({', '.join(target.models)}): engine {verdict_text}; run "
-        f"{fix_command('<site file>')} on this machine, or set tensorrt.rebuild_stale: true "
-        "to build it at start (minutes)"
-    )
-
-
 def manifest_spec(model: ModelConfig, manifest: EngineManifest) -> ModelSpec:
     """The model's spec as the engine's manifest records the source graph."""
     inputs = [(t.name, list(t.dims)) for t in manifest.onnx_inputs]
@@ -52,9 +45,11 @@ def manifest_spec(model: ModelConfig, manifest: EngineManifest) -> ModelSpec:
     return describe_model(model, inputs, outputs, manifest.metadata)
 
 
-def ready_engine(trt: Any, site: SiteConfig, model: ModelConfig, spec: ModelSpec) -> EngineTarget:
+def ready_engine(
+    trt: Any, site: SiteConfig, model: ModelConfig, spec: ModelSpec, site_file: Path
+) -> EngineTarget:
     """The model's engine, up to date on this machine (built here if the site allows),
-    else ModelLoadError saying why and what to run."""
+    else ModelLoadError saying why and what to run (on `site_file`, the site's YAML)."""
     try:
         target = model_target(site, model, spec)
         device = device_facts(trt, site.tensorrt.device_id)
@@ -64,7 +59,7 @@ def ready_engine(trt: Any, site: SiteConfig, model: ModelConfig, spec: ModelSpec
     if verdict.up_to_date:
         return target
     if not site.tensorrt.rebuild_stale:
-        raise ModelLoadError(stale_message(target, verdict.describe()))
+        raise ModelLoadError(refusal(target, verdict, site_file))
     logger.warning(
         "%s: engine %s; building it now (tensorrt.rebuild_stale)", target.engine, verdict.describe()
     )
@@ -76,16 +71,23 @@ def ready_engine(trt: Any, site: SiteConfig, model: ModelConfig, spec: ModelSpec
 
 
 class TensorRtBackend:
-    """A detector loaded once from its TensorRT engine."""
+    """A detector loaded once from its TensorRT engine; `site_file` is the site's YAML, named
+    in the command that rebuilds the engine."""
 
     def __init__(
-        self, site: SiteConfig, model: ModelConfig, expected: ModelSpec, max_batch: int
+        self,
+        site: SiteConfig,
+        model: ModelConfig,
+        expected: ModelSpec,
+        max_batch: int,
+        site_file: Path,
     ) -> None:
+        self._site_file = site_file
         try:
             trt = import_tensorrt()
         except TensorRtMissing as error:
             raise ModelLoadError(f"{model.path}: backend tensorrt: {error}") from None
-        target = ready_engine(trt, site, model, expected)
+        target = ready_engine(trt, site, model, expected, site_file)
         try:
             manifest = read_manifest(target.manifest)
         except ManifestError as error:
@@ -133,7 +135,7 @@ class TensorRtBackend:
         ):
             raise ModelLoadError(
                 f"{target.engine}: no uint8 {FRAMES_INPUT} input (inputs: {', '.join(inputs)}); "
-                f"rebuild it: {fix_command('<site file>')}"
+                f"rebuild it: {fix_command(self._site_file)}"
             )
         missing = [name for name in self.spec.layout.outputs if name not in outputs]
         if missing:
