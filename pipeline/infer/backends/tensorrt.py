@@ -38,6 +38,32 @@ from pipeline.infer.model_spec import ModelSpec, describe_model
 logger = logging.getLogger(__name__)
 
 
+class TensorBindingError(RuntimeError):
+    """The execution context refused a tensor's shape or device address."""
+
+
+def set_input_shape(context: Any, name: str, shape: tuple[int, ...], site_file: Path) -> None:
+    """`context.set_input_shape`, which returns False (TensorRT logs why) rather than raising
+    on TensorRT 10 and 11 when the shape is outside the engine's optimization profile. The
+    shapes asked for come from the manifest, so a refusal means the engine does not match it."""
+    if not context.set_input_shape(name, shape):
+        raise TensorBindingError(
+            f"TensorRT refused shape {shape} for input {name}: outside the engine's optimization "
+            "profile (TensorRT's log above says which dimension), so the engine does not match "
+            f"its manifest; rebuild it: python -m engines.build {site_file} --force"
+        )
+
+
+def set_tensor_address(context: Any, name: str, pointer: int) -> None:
+    """`context.set_tensor_address`, which returns False for a name that is not an I/O tensor
+    of the engine or a null or misaligned pointer (TensorRT 10 and 11)."""
+    if not context.set_tensor_address(name, pointer):
+        raise TensorBindingError(
+            f"TensorRT refused device address {pointer:#x} for tensor {name} (not an I/O tensor "
+            "of this engine, or a null or misaligned pointer)"
+        )
+
+
 def manifest_spec(model: ModelConfig, manifest: EngineManifest) -> ModelSpec:
     """The model's spec as the engine's manifest records the source graph."""
     inputs = [(t.name, list(t.dims)) for t in manifest.onnx_inputs]
@@ -120,9 +146,17 @@ class TensorRtBackend:
         self._chunk = manifest.settings.batch_profile[2]
         try:
             self._memory: CudaMemory = open_cuda(site.tensorrt.device_id)
-            self._allocate(target)
         except CudaError as error:
             raise ModelLoadError(f"{target.engine}: {error}") from None
+        try:
+            self._allocate(target)
+        except BaseException as error:
+            # The memory object owns every buffer _allocate got before it failed: free them
+            # all, whatever failed (a load error must not leak GPU memory into a retry).
+            self.close()
+            if isinstance(error, (CudaError, TensorBindingError)):
+                raise ModelLoadError(f"{target.engine}: {error}") from None
+            raise
 
     def _allocate(self, target: EngineTarget) -> None:
         trt, engine, context, memory = self._trt, self._engine, self._context, self._memory
@@ -144,8 +178,8 @@ class TensorRtBackend:
         self._frames_shape = (spec.input_height, spec.input_width, 3)
         self._host_frames = memory.pinned((chunk, *self._frames_shape), np.dtype(np.uint8))
         self._device_frames = memory.device(self._host_frames.nbytes)
-        context.set_input_shape(FRAMES_INPUT, (chunk, *self._frames_shape))
-        context.set_tensor_address(FRAMES_INPUT, self._device_frames)
+        set_input_shape(context, FRAMES_INPUT, (chunk, *self._frames_shape), self._site_file)
+        set_tensor_address(context, FRAMES_INPUT, self._device_frames)
         # Inputs besides the frames (RT-DETR's target sizes): the same for every image, so
         # copied once at the largest batch; a smaller batch reads its first rows.
         self._extra_shapes: dict[str, tuple[int, ...]] = {}
@@ -156,8 +190,8 @@ class TensorRtBackend:
             np.copyto(host, value, casting="same_kind")
             pointer = memory.device(host.nbytes)
             memory.to_device(pointer, host)
-            context.set_input_shape(name, value.shape)
-            context.set_tensor_address(name, pointer)
+            set_input_shape(context, name, value.shape, self._site_file)
+            set_tensor_address(context, name, pointer)
             self._extra_shapes[name] = value.shape[1:]
         unresolved = [
             name for name in inputs if name != FRAMES_INPUT and name not in self._extra_shapes
@@ -174,7 +208,7 @@ class TensorRtBackend:
             dtype = np.dtype(self._trt.nptype(engine.get_tensor_dtype(name)))
             host = memory.pinned(shape, dtype)
             pointer = memory.device(host.nbytes)
-            context.set_tensor_address(name, pointer)
+            set_tensor_address(context, name, pointer)
             self._outputs[name] = (host, pointer)
         memory.synchronize()
 
@@ -204,10 +238,9 @@ class TensorRtBackend:
         self._host_frames[real:run] = images[-1]
         self.preprocess_seconds += time.perf_counter() - started
         context, memory = self._context, self._memory
-        if not context.set_input_shape(FRAMES_INPUT, (run, *self._frames_shape)):
-            raise RuntimeError(f"TensorRT refused batch {run} for {FRAMES_INPUT}")
+        set_input_shape(context, FRAMES_INPUT, (run, *self._frames_shape), self._site_file)
         for name, rest in self._extra_shapes.items():
-            context.set_input_shape(name, (run, *rest))
+            set_input_shape(context, name, (run, *rest), self._site_file)
         memory.to_device(self._device_frames, self._host_frames[:run])
         if not context.execute_async_v3(memory.stream):
             raise RuntimeError("TensorRT execute_async_v3 failed (its log above says why)")
