@@ -22,13 +22,7 @@ import numpy as np
 import torch
 
 from export.demo_model import DEFAULT_ONNX
-from export.demo_model.dataset import (
-    COMPLIANCE_SEEDS,
-    TRAIN_SEED_LIMIT,
-    LabelledBoxes,
-    SceneCache,
-    training_sample,
-)
+from export.demo_model.dataset import TRAIN_SEED_LIMIT, LabelledBoxes, SceneCache, training_sample
 from export.demo_model.loss import Targets, detection_loss
 from export.demo_model.model import PPEDetector, anchor_points, decode_boxes, flatten_outputs
 from export.demo_model.onnx_export import export_onnx
@@ -36,9 +30,6 @@ from export.demo_model.onnx_export import export_onnx
 logger = logging.getLogger(__name__)
 
 WIDTHS = (16, 32, 48, 64, 96)
-# The share of samples drawn from compliance scenes (dataset.COMPLIANCE_SEEDS): the scripted
-# hard cases that PPE alerts depend on, beside the plain scenes' random crowds.
-COMPLIANCE_SHARE = 0.3
 
 
 class BatchMaker:
@@ -47,7 +38,7 @@ class BatchMaker:
     def __init__(self, seed: int, batch_size: int) -> None:
         self.seed = seed
         self.batch_size = batch_size
-        self.scenes = SceneCache(capacity=256)
+        self.scenes = SceneCache(capacity=160)
 
     def __call__(self, step: int) -> tuple[torch.Tensor, Targets]:
         rng = np.random.default_rng([self.seed, step])
@@ -56,13 +47,8 @@ class BatchMaker:
         base = (step // 4) % (TRAIN_SEED_LIMIT - 64)
         images, labels = [], []
         for _ in range(self.batch_size):
-            offset = int(rng.integers(0, 64))
-            compliance = bool(rng.random() < COMPLIANCE_SHARE)
-            if compliance:
-                scene_seed = COMPLIANCE_SEEDS[(base + offset) % len(COMPLIANCE_SEEDS)]
-            else:
-                scene_seed = base + offset
-            image, boxes = training_sample(rng, self.scenes, scene_seed, wide, compliance)
+            scene_seed = base + int(rng.integers(0, 64))
+            image, boxes = training_sample(rng, self.scenes, scene_seed, wide)
             images.append(image)
             labels.append(boxes)
         rgb = np.stack([cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for image in images])
