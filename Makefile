@@ -5,6 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DURATION ?=
 SITE   ?= configs/demo.yaml
+# On a Jetson, TensorRT's Python module comes with JetPack, outside any venv: the venv sees the
+# system's packages there (pinned requirements still install into it and take precedence).
+JETSON_RELEASE ?= /etc/nv_tegra_release
+VENV_OPTIONS ?= $(if $(wildcard $(JETSON_RELEASE)),--system-site-packages)
 
 .PHONY: venv system-packages export-venv demo test lint demo-model evaluate bench engines gpu-test clean
 
@@ -12,7 +16,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
 	  echo "vigia needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1)." \
 	       "Run e.g. make PYTHON=python3.12 $(MAKECMDGOALS)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV_OPTIONS) $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
@@ -25,7 +29,6 @@ venv: $(STAMP)
 # "CUDA Version: NN.N" header, else 13 (no driver: e.g. the CPU machines the tests run on).
 # A driver newer than 13 takes the 13 bindings (drivers run older runtimes). Override with
 # e.g. `make engines CUDA_MAJOR=12`.
-JETSON_RELEASE ?= /etc/nv_tegra_release
 DETECTED_CUDA_MAJOR := $(shell if [ -e $(JETSON_RELEASE) ]; then echo 12; else \
   nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\)\..*/\1/p' | head -n 1; fi)
 CUDA_MAJOR ?= $(or $(DETECTED_CUDA_MAJOR),13)

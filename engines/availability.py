@@ -27,9 +27,11 @@ def tensorrt_install_hint(machine: str, jetson: bool) -> str:
     if jetson:
         return (
             "on a Jetson TensorRT comes with JetPack (JetPack 6: TensorRT 10; TensorRT 11.2-11.4 "
-            "do not support JetPack): sudo apt install nvidia-jetpack, then recreate the venv "
-            "with --system-site-packages so that it sees the system's tensorrt module, and pip "
-            "install -r requirements-gpu-cu12.txt (JetPack 6 is CUDA 12)"
+            "do not support JetPack): sudo apt install nvidia-jetpack; the Makefile's venv "
+            "sees the system's tensorrt module on a Jetson (one made before JetPack was "
+            "installed, or by hand without --system-site-packages, must be made again: rm -rf "
+            ".venv && make engines, which installs requirements-gpu-cu12.txt: JetPack 6 is "
+            "CUDA 12)"
         )
     if machine in ("x86_64", "AMD64", "aarch64", "arm64"):
         return (

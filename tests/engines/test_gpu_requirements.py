@@ -85,7 +85,7 @@ def test_each_requirements_file_pins_bindings_of_its_cuda_major():
     ("jetson", "named"),
     [
         (False, ("requirements-gpu.txt for CUDA 13", "-r requirements-gpu-cu12.txt for CUDA 12")),
-        (True, ("pip install -r requirements-gpu-cu12.txt (JetPack 6 is CUDA 12)",)),
+        (True, ("installs requirements-gpu-cu12.txt: JetPack 6 is CUDA 12", "rm -rf .venv")),
     ],
 )
 def test_the_install_hint_names_the_requirements_file_per_cuda_major(jetson, named):
