@@ -43,6 +43,7 @@ def site_yaml(
     fps: float,
     run_dir: Path,
     report: float,
+    threads: int = 0,
 ) -> str:
     lines = [
         "site: bench",
@@ -50,6 +51,7 @@ def site_yaml(
         "models:",
         *(f"  - {{name: m{index}, path: {path}}}" for index, path in enumerate(models)),
         f"inference: {{max_batch: {cameras}, max_wait_ms: 20, report_interval: {report}}}",
+        f"onnxruntime: {{threads: {threads}}}",
         "recording: {enabled: false}",
         "evidence: {enabled: false}",
         "detections_log: {enabled: false}",
@@ -73,7 +75,13 @@ class PipelineRun:
 
 
 def run_pipeline(
-    cameras: int, models: list[Path], width: int, height: int, fps: float, seconds: float
+    cameras: int,
+    models: list[Path],
+    width: int,
+    height: int,
+    fps: float,
+    seconds: float,
+    threads: int = 0,
 ) -> PipelineRun:
     """Means over the status lines after a warm-up of a third of the run; the stage report of
     the last two thirds."""
@@ -81,7 +89,7 @@ def run_pipeline(
         config = Path(folder) / "site.yaml"
         run_dir = Path(folder) / "run"
         report = max(1.0, seconds / 3)
-        config.write_text(site_yaml(cameras, models, width, height, fps, run_dir, report))
+        config.write_text(site_yaml(cameras, models, width, height, fps, run_dir, report, threads))
         result = subprocess.run(
             [
                 sys.executable,
@@ -111,9 +119,11 @@ def run_pipeline(
     )
 
 
-def run_raw(models: list[Path], batch: int, seconds: float) -> tuple[float, float]:
+def run_raw(
+    models: list[Path], batch: int, seconds: float, threads: int = 0
+) -> tuple[float, float]:
     """(images/s through every model, this process's CPU ms per image)."""
-    backends = [OnnxRuntimeBackend.from_path(path, batch) for path in models]
+    backends = [OnnxRuntimeBackend.from_path(path, batch, threads) for path in models]
     width, height = backends[0].spec.input_width, backends[0].spec.input_height
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (batch, height, width, 3), dtype=np.uint8)
@@ -142,6 +152,9 @@ def main() -> None:
         "pipeline, not the cameras, is the limit",
     )
     parser.add_argument("--models", type=int, default=1, help="models run on every batch")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="onnxruntime.threads, both sides (0: per core)"
+    )
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as folder:
@@ -149,14 +162,16 @@ def main() -> None:
         for index in range(1, args.models):  # a copy is loaded and run as a model of its own
             models.append(Path(folder) / f"copy{index}.onnx")
             shutil.copyfile(MODEL, models[-1])
-        run = run_pipeline(args.cameras, models, width, height, args.fps, args.seconds)
+        run = run_pipeline(
+            args.cameras, models, width, height, args.fps, args.seconds, args.threads
+        )
         batch = max(1, round(run.batch_mean))
         print(
             f"pipeline: {run.images_per_s:.1f} images/s, mean batch {run.batch_mean:.2f} "
             f"({args.cameras} cameras {args.size}, {args.models} models)"
         )
         print(f"inference process: {run.stages}")
-        raw_rate, raw_cpu = run_raw(models, batch, args.seconds / 2)
+        raw_rate, raw_cpu = run_raw(models, batch, args.seconds / 2, args.threads)
     print(f"models alone: {raw_rate:.1f} images/s at batch {batch}, CPU {raw_cpu:.2f} ms per image")
     print(
         f"pipeline/raw = {run.images_per_s / raw_rate:.2f}, inference cpu/model cpu = "

@@ -48,7 +48,10 @@ class OnnxRuntimeConfig(Frozen):
         (Provider.CPU,), min_length=1, title="Execution providers in priority order"
     )
     threads: int = Field(
-        0, ge=0, le=256, title="Intra-op threads per session (0: one per physical core)"
+        0,
+        ge=0,
+        le=256,
+        title="Intra-op threads per session (0: one per CPU less one, left to the cameras)",
     )
     device_id: int = Field(0, ge=0, le=63, title="GPU for the CUDA and TensorRT providers")
     trt_fp16: bool = Field(True, title="TensorRT provider: allow FP16 kernels")

@@ -13,7 +13,7 @@ import pytest
 from pipeline.config.backends import OnnxRuntimeConfig, Provider
 from pipeline.config.models import ModelConfig
 from pipeline.infer.backends import ModelLoadError
-from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend
+from pipeline.infer.backends.onnxruntime import OnnxRuntimeBackend, intra_op_threads
 from pipeline.infer.model_spec import read_model_spec
 from tests.infer.onnx_models import (
     ULTRALYTICS_YOLO,
@@ -129,3 +129,10 @@ def test_uint8_frames_normalised_in_the_graph_give_what_numpy_gives():
             np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-3)
     on_host.close()
     in_graph.close()
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(1, 1), (2, 1), (4, 3), (16, 15)])
+def test_threads_0_leaves_one_cpu_to_the_cameras(monkeypatch, cpus, expected):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert intra_op_threads(0) == expected
+    assert intra_op_threads(3) == 3  # a number the site sets is taken as it is
