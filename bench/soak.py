@@ -14,7 +14,8 @@ warm); slopes are least-squares fits over the samples. Last line:
 `rss_slope=+N.N MB/h fd_slope=N shm_leak=0 p99_drift=N.N%` with rss_slope the total RSS of
 all the site's processes, fd_slope their open descriptors per hour, shm_leak the bytes of
 the site's segments grown during the run or left after it, p99_drift the change of the mean
-p99 from the first third of the samples to the last third.
+p99 from the first third of the samples to the last third. The line before it also gives the
+RSS slope over the second half of the samples alone: whether the growth is levelling off.
 """
 
 from __future__ import annotations
@@ -256,9 +257,12 @@ def report(samples: list[Sample], left: int, code: int) -> None:
     p99 = [s.p99_ms for s in samples if not np.isnan(s.p99_ms)]
     first, last = statistics.fmean(p99[:third]), statistics.fmean(p99[-third:])
     drift = (last - first) / first * 100 if first else 0.0
+    half = len(samples) // 2  # allocators and caches settle early: the second half alone
+    late = slope_per_hour(times[half:], [sum(s.rss_mb.values()) for s in samples[half:]])
     print(
         f"samples={len(samples)} exit={code} restarts={samples[-1].restarts if samples else 0} "
-        f"p99 first third {first:.0f} ms, last third {last:.0f} ms; shm left {left} bytes"
+        f"p99 first third {first:.0f} ms, last third {last:.0f} ms; shm left {left} bytes; "
+        f"rss slope over the second half {late:+.1f} MB/h"
     )
     print(
         f"rss_slope={rss:+.1f} MB/h fd_slope={round(fds) + 0} shm_leak={max(grown, 0) + left} "
