@@ -102,6 +102,9 @@ def _quantize_int8(framed: Path, output: Path, feed: dict[str, np.ndarray]) -> P
             quantize_mode="int8",
             calibration_data=data,
             calibration_method="entropy",
+            # What is not quantized runs in FP16 (ModelOpt's documented default, stated so
+            # that a changed default cannot turn the rest of an int8 engine into FP32).
+            high_precision_dtype="fp16",
             output_path=str(temporary),
         )
     except Exception as error:  # ModelOpt raises whatever its passes raise
