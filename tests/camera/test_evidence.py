@@ -53,9 +53,11 @@ def run_camera(
     worker: Worker = BARE_HEADED,
     recording: bool = True,
     block_worker: threading.Event | None = None,
-    queue_frames: int = 64,
+    queue_frames: int = 256,
 ) -> CameraRun:
-    """The camera loop's calls, in its order, for `seconds` at FPS; then its shutdown."""
+    """The camera loop's calls, in its order, for `seconds` at FPS; then its shutdown. The loop
+    is not paced, so by default the encoder's queue holds every frame of a run: a busy machine's
+    encoder falls behind such a loop and would drop frames the checks expect."""
     encoder = EncoderConfig(keyframe_s=KEYFRAME_S)
     config = RecordingConfig(enabled=recording, encoder=encoder, queue_frames=queue_frames)
     stream, found = open_video_outputs(config, evidence, run_dir, None, "CAM1", FPS)
