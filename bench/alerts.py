@@ -1,6 +1,15 @@
 """Alert quality against ground truth: the whole pipeline on scripted compliance scenes.
 
     python -m bench.alerts --minutes 5 --seed 777 [--cameras 3] [--keep DIR]
+    python -m bench.alerts --replay DIR [--compliance JSON]
+
+`--replay DIR` re-judges a run kept with `--keep DIR` without running the pipeline again:
+each camera's `detections.jsonl` lines (every frame's detections, as the detector gave
+them) go through a fresh `ComplianceMonitor` (tracker included) with the bench's rules and
+`--compliance` merged over them, and the events and track ids it gives are scored as a
+run's would be. Seconds per seed instead of minutes, so rule and tracker settings can be
+compared on the same detections; the detections log rounds boxes to 0.1 px and scores to
+0.001, so a replay with the run's own settings can differ from the run by an event or so.
 
 1. Renders one clip per camera (`pipeline.synthetic.video.write_video(compliance=True)`,
    seeds seed, seed + 1, ...; 640x360 at 10 frames/s; `--minutes` of scene time each) with
@@ -62,11 +71,17 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.alert_matching import FPS, Tally, count_id_switches, match_events, track_boxes
+from pipeline.analytics import ComplianceMonitor, EventSource
 from pipeline.config.compliance import ComplianceConfig
+from pipeline.config.loading import load_site_config
+from pipeline.detections import NO_TRACK, Detections
 from pipeline.synthetic import FrameTruth, WorksiteScene
 from pipeline.synthetic.episodes import ClipTruth, clip_truth
 from pipeline.synthetic.video import truth_path, write_video
+from supervisor.preflight import prepare_site
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "demo" / "ppe-demo.onnx"
@@ -155,12 +170,14 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def evaluate(
-    folder: Path, run_dir: Path, seeds: list[int], compliance: dict[str, Any]
+    folder: Path,
+    seeds: list[int],
+    compliance: dict[str, Any],
+    events: list[dict[str, Any]],
+    detections: list[dict[str, Any]],
 ) -> tuple[Tally, dict[str, Tally]]:
     """The whole run's tally and one per camera."""
     rules = ComplianceConfig.model_validate(compliance)
-    events = read_jsonl(run_dir / "events.jsonl")
-    detections = read_jsonl(run_dir / "detections.jsonl")
     total, per_camera = Tally(), dict[str, Tally]()
     for camera, seed in zip(camera_ids(len(seeds)), seeds, strict=True):
         truth = load_truth(folder / f"{camera}.mp4", seed, rules)
@@ -169,6 +186,51 @@ def evaluate(
             match_events(camera, truth, events, rules, tally, tracks)
             count_id_switches(camera, truth, detections, tally)
     return total, per_camera
+
+
+def replay(
+    folder: Path, cameras: list[str], compliance: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(events, detections lines with the replay's track ids) of the run kept in `folder`,
+    judged again with `compliance` (module docstring)."""
+    config_path = folder / "replay.yaml"
+    config_path.write_text(site_yaml(folder, folder / "replay", cameras, compliance))
+    plan = prepare_site(load_site_config(config_path), config_path)
+    class_ids = {name: index for index, name in enumerate(plan.roles.class_names)}
+    logged = read_jsonl(folder / "run" / "detections.jsonl")
+    events: list[dict[str, Any]] = []
+    detections: list[dict[str, Any]] = []
+    for camera, zones in zip(cameras, plan.zones, strict=True):
+        monitor = ComplianceMonitor(
+            EventSource("alerts", camera, "replay"),
+            zones,
+            plan.roles,
+            plan.config.compliance,
+            FPS,
+            INPUT_SIZE,
+        )
+        lines = sorted((d for d in logged if d["camera"] == camera), key=lambda d: d["frame_index"])
+        t = 0.0
+        for line in lines:
+            entries = line["detections"]
+            t = line["frame_index"] / FPS
+            analysis = monitor.update(
+                Detections.create(
+                    np.array([entry["box"] for entry in entries], dtype=np.float32),
+                    np.array([entry["score"] for entry in entries]),
+                    np.array([class_ids[entry["class"]] for entry in entries]),
+                ),
+                t,
+                (WIDTH, HEIGHT),
+            )
+            events.extend(event.to_json() for event in analysis.events)
+            tracked = []
+            for entry, track in zip(entries, analysis.detections.track_id, strict=True):
+                entry = {key: value for key, value in entry.items() if key != "track"}
+                tracked.append(entry if track == NO_TRACK else {**entry, "track": int(track)})
+            detections.append({**line, "detections": tracked})
+        events.extend(event.to_json() for event in monitor.close(t + 1e-6))
+    return events, detections
 
 
 def run(
@@ -187,8 +249,20 @@ def run(
         list(pool.map(render_camera, [folder] * cameras, names, seeds, [frames] * cameras))
     config, run_dir = folder / "site.yaml", folder / "run"
     config.write_text(site_yaml(folder, run_dir, camera_ids(cameras), compliance))
+    (folder / "bench.json").write_text(json.dumps({"seeds": seeds, "minutes": minutes}) + "\n")
     run_site(config, timeout_s=600 + 2.0 * frames * cameras)
-    return evaluate(folder, run_dir, seeds, compliance)
+    events = read_jsonl(run_dir / "events.jsonl")
+    return evaluate(folder, seeds, compliance, events, read_jsonl(run_dir / "detections.jsonl"))
+
+
+def rerun(folder: Path, compliance: dict[str, Any]) -> tuple[Tally, dict[str, Tally]]:
+    """`--replay`: the run kept in `folder`, judged again with `compliance`."""
+    kept = folder / "bench.json"
+    if not kept.is_file():
+        raise SystemExit(f"{folder}: no bench.json; replay a folder written by --keep")
+    seeds = [int(seed) for seed in json.loads(kept.read_text())["seeds"]]
+    events, detections = replay(folder, camera_ids(len(seeds)), compliance)
+    return evaluate(folder, seeds, compliance, events, detections)
 
 
 def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cameras", type=int, default=3, help="cameras, seeds seed, seed+1...")
     parser.add_argument("--keep", type=Path, help="keep clips, truth and the run folder here")
     parser.add_argument(
+        "--replay", type=Path, help="judge the run kept in this folder again (no pipeline run)"
+    )
+    parser.add_argument(
         "--compliance",
         type=json.loads,
         default={},
@@ -215,10 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     compliance = merged(COMPLIANCE, args.compliance)
-    with tempfile.TemporaryDirectory() as temporary:
-        folder = args.keep or Path(temporary)
-        folder.mkdir(parents=True, exist_ok=True)
-        total, per_camera = run(args.minutes, args.seed, args.cameras, folder, compliance)
+    if args.replay is not None:
+        total, per_camera = rerun(args.replay, compliance)
+    else:
+        with tempfile.TemporaryDirectory() as temporary:
+            folder = args.keep or Path(temporary)
+            folder.mkdir(parents=True, exist_ok=True)
+            total, per_camera = run(args.minutes, args.seed, args.cameras, folder, compliance)
     for camera, tally in per_camera.items():
         print(f"{camera}: {tally.headline()} ({len(tally.hits)}/{tally.expected} expected hit)")
     by_visit = ", ".join(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.alert_matching import Tally, count_id_switches, match_events, track_boxes
-from bench.alerts import COMPLIANCE, run, site_yaml
+from bench.alerts import COMPLIANCE, merged, rerun, run, site_yaml
 from pipeline.config.compliance import ComplianceConfig, PpeItem
 from pipeline.config.models import SiteConfig
 from pipeline.synthetic.episodes import ClipTruth, truth_episodes
@@ -141,9 +141,15 @@ MINUTES = 0.75
 
 
 @pytest.fixture(scope="module")
-def short_run(tmp_path_factory: pytest.TempPathFactory) -> Tally:
-    total, _ = run(MINUTES, SEED, cameras=2, folder=tmp_path_factory.mktemp("alerts"))
-    return total
+def short_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Tally, Path]:
+    folder = tmp_path_factory.mktemp("alerts")
+    total, _ = run(MINUTES, SEED, cameras=2, folder=folder)
+    return total, folder
+
+
+@pytest.fixture(scope="module")
+def short_run(short_folder: tuple[Tally, Path]) -> Tally:
+    return short_folder[0]
 
 
 def test_short_run_finds_the_scripted_violations(short_run: Tally) -> None:
@@ -167,3 +173,23 @@ def test_the_bench_site_file_is_valid(tmp_path: Path) -> None:
     site = SiteConfig.model_validate(json.loads(text))
     assert [camera.id for camera in site.cameras] == ["CAM1", "CAM2"]
     assert site.transport.max_in_flight == 1
+
+
+def test_a_replay_judges_the_kept_detections_again(short_folder: tuple[Tally, Path]) -> None:
+    """--replay with the run's own rules finds what the run found (the log's rounding may
+    move an event); with a violation taking far longer than any episode, it finds none."""
+    live, folder = short_folder
+    again, per_camera = rerun(folder, COMPLIANCE)
+    assert set(per_camera) == {"CAM1", "CAM2"}
+    assert again.expected == live.expected
+    assert abs(len(again.hits) - len(live.hits)) <= 1
+    assert abs(sum(again.false_alerts.values()) - sum(live.false_alerts.values())) <= 1
+    assert abs(again.track_frames - live.track_frames) <= 0.02 * live.track_frames
+    never = merged(COMPLIANCE, {"rules": {"min_violation_s": 600.0}})
+    silent, _ = rerun(folder, never)
+    assert not silent.hits and not silent.false_alerts
+
+
+def test_a_replay_needs_a_kept_run(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"bench\.json"):
+        rerun(tmp_path, COMPLIANCE)
