@@ -23,7 +23,11 @@ Per track and required item the state follows evidence.py. On top of that, per t
   `takeover_distance` person heights of that place's centre and the two heights differ by
   at most a third. The nearest pairs are matched first. So the tracker's id switch, or a
   worker walking out from behind a cabin, raises no second alert; the events list both
-  ids.
+  ids. The place and the velocity come from the track's whole boxes only: a box shorter
+  than PARTIAL_HEIGHT of the track's usual height (a worker half behind a cabin, his head
+  or legs hidden) moves its edges, not the worker, so it leaves both as they were and the
+  prediction carries on from the last whole box (for up to a second: a box that stays
+  that short becomes the usual height).
 
 Memory: one record per track seen within `lost_grace_s`.
 """
@@ -51,6 +55,8 @@ _VELOCITY_SMOOTHING_S = 0.5  # time constant of the velocity estimate used for t
 # box jitter or a half-hidden box, and would carry the predicted place away from them.
 TAKEOVER_MAX_SPEED = 1.5  # person heights per second
 TAKEOVER_HEIGHT_RATIO = 4 / 3  # largest ratio of the two heights for a takeover by distance
+PARTIAL_HEIGHT = 0.8  # a box shorter than this x the track's usual height is partly hidden
+_HEIGHT_SMOOTHING_S = 1.0  # time constant of the usual height (a worker walking nearer grows)
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,10 +105,13 @@ class _Episode:
 @dataclass
 class _Record:
     track_ids: list[int]
-    box: np.ndarray
+    box: np.ndarray  # the latest box, as seen
     last_seen: float
     items: dict[PpeItem, ItemEvidence] = field(default_factory=dict)
     last_inside: dict[str, float] = field(default_factory=dict)
+    whole_box: np.ndarray = field(default_factory=lambda: np.zeros(4))  # the latest whole box
+    whole_seen: float = 0.0
+    height: float = 0.0  # usual height of a whole box, smoothed
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     episode: _Episode | None = None
     armed: bool = True
@@ -110,12 +119,13 @@ class _Record:
     calm_since: float | None = None
 
     def predicted_box(self, t: float) -> np.ndarray:
-        height = self.box[3] - self.box[1]
+        """Where the worker would be at `t`: the last whole box moved on by the velocity."""
+        height = self.whole_box[3] - self.whole_box[1]
         speed = float(np.hypot(*self.velocity))
         cap = TAKEOVER_MAX_SPEED * height
         velocity = self.velocity * (cap / speed) if speed > cap > 0 else self.velocity
-        shift = velocity * (t - self.last_seen)
-        return self.box + np.array([shift[0], shift[1], shift[0], shift[1]])
+        shift = velocity * (t - self.whole_seen)
+        return self.whole_box + np.array([shift[0], shift[1], shift[0], shift[1]])
 
 
 class ViolationBook:
@@ -163,7 +173,9 @@ class ViolationBook:
         for observation in observations:
             record = self._records.get(observation.track_id)
             if record is None:
-                record = _Record([observation.track_id], observation.box.copy(), t)
+                box = observation.box.astype(np.float64)
+                record = _Record([observation.track_id], box.copy(), t, whole_box=box.copy())
+                record.whole_seen, record.height = t, float(box[3] - box[1])
                 self._records[observation.track_id] = record
             views.append(self._advance(record, observation, t, dt, requirements, events))
         return views, events
@@ -305,15 +317,20 @@ class ViolationBook:
                     episode.end_reason = EndReason.COMPLIED
 
     def _move(self, record: _Record, observation: Observation, t: float) -> None:
-        elapsed = t - record.last_seen
-        if elapsed > 0:
-            centre_now = (observation.box[0:2] + observation.box[2:4]) / 2
-            centre_before = (record.box[0:2] + record.box[2:4]) / 2
-            velocity = (centre_now - centre_before) / elapsed
-            blend = min(1.0, elapsed / _VELOCITY_SMOOTHING_S)
-            record.velocity = record.velocity + blend * (velocity - record.velocity)
-        record.box = observation.box.astype(np.float64).copy()
-        record.last_seen = t
+        box = observation.box.astype(np.float64)
+        record.box, record.last_seen = box.copy(), t
+        height = float(box[3] - box[1])
+        elapsed = t - record.whole_seen
+        partial = height < PARTIAL_HEIGHT * record.height and elapsed <= _HEIGHT_SMOOTHING_S
+        if partial or elapsed <= 0:
+            return  # partly hidden: its centre is not where the worker is
+        centre_now = (box[0:2] + box[2:4]) / 2
+        centre_before = (record.whole_box[0:2] + record.whole_box[2:4]) / 2
+        measured = (centre_now - centre_before) / elapsed
+        blend = min(1.0, elapsed / _VELOCITY_SMOOTHING_S)
+        record.velocity = record.velocity + blend * (measured - record.velocity)
+        record.height += min(1.0, elapsed / _HEIGHT_SMOOTHING_S) * (height - record.height)
+        record.whole_box, record.whole_seen = box.copy(), t
 
     def _open(
         self,

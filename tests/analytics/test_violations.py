@@ -299,3 +299,33 @@ def test_a_runaway_velocity_estimate_is_capped_for_the_prediction():
 
     events, _ = play(script, 12)
     assert [e.track_id for e in events if e.kind is EventKind.START] == [1]
+
+
+def test_a_box_cut_short_on_the_way_behind_a_cabin_does_not_steer_the_prediction():
+    """Walking right at 60 px/s; over the last 0.3 s before the cabin hides him, his head is
+    behind its eave: the box loses its top 50 px, so its centre drops 250 px/s. The place
+    he is expected back at comes from the last whole box and the walk's own velocity."""
+
+    def script(t: float) -> list[Observation]:
+        if t < 4.7:
+            return [walking(1, t, 100, 60)]
+        if t < 5:
+            return [walking(1, t, 100, 60, height=70.0)]
+        return [] if t < 7.5 else [walking(7, t, 100, 60)]
+
+    events, _ = play(script, 14)
+    assert [e.track_id for e in events if e.kind is EventKind.START] == [1]
+    assert events[-1].track_ids == (1, 7)
+
+
+def test_a_track_that_stays_short_gets_a_new_usual_height():
+    """A worker who crouches behind a crate for good: after a second his short box is his
+    usual one, so where he moves from then on steers the prediction again."""
+    book = ViolationBook(ViolationRules(), EventSource("site", "CAM1"))
+    for index in range(1, 121):
+        t = index / FPS
+        observation = walking(1, t, 100, 60 if t >= 9 else 0, 120.0 if t < 3 else 60.0)
+        book.update([observation], t, 1 / FPS, HELMET_ONLY)
+    record = book._records[1]
+    assert record.height == pytest.approx(60.0)
+    assert record.velocity[0] == pytest.approx(60.0, abs=6.0)
