@@ -147,7 +147,7 @@ class ComplianceMonitor:
             if persons.track_id[p] != NO_TRACK
         ]
         requirements = {zone.name: zone.require for zone in zones}
-        views, events = self.book.update(observations, t, dt, requirements)
+        views, events = self.book.update(observations, t, dt, requirements, frame_size)
         by_track = {view.track_id: view for view in views}
 
         statuses = []

@@ -27,7 +27,9 @@ Per track and required item the state follows evidence.py. On top of that, per t
   than PARTIAL_HEIGHT of the track's usual height (a worker half behind a cabin, his head
   or legs hidden) moves its edges, not the worker, so it leaves both as they were and the
   prediction carries on from the last whole box (for up to a second: a box that stays
-  that short becomes the usual height).
+  that short becomes the usual height). A lost track predicted mostly outside the frame
+  (less than LEFT_VIEW_INSIDE of its box in it) walked out of the picture: a worker coming
+  in where he left is someone else, and takes over nothing.
 
 Memory: one record per track seen within `lost_grace_s`.
 """
@@ -55,6 +57,7 @@ _VELOCITY_SMOOTHING_S = 0.5  # time constant of the velocity estimate used for t
 # box jitter or a half-hidden box, and would carry the predicted place away from them.
 TAKEOVER_MAX_SPEED = 1.5  # person heights per second
 TAKEOVER_HEIGHT_RATIO = 4 / 3  # largest ratio of the two heights for a takeover by distance
+LEFT_VIEW_INSIDE = 0.5  # a lost track predicted with less of its box in the frame has left
 PARTIAL_HEIGHT = 0.8  # a box shorter than this x the track's usual height is partly hidden
 _HEIGHT_SMOOTHING_S = 1.0  # time constant of the usual height (a worker walking nearer grows)
 
@@ -155,13 +158,15 @@ class ViolationBook:
         t: float,
         dt: float,
         requirements: Mapping[str, tuple[PpeItem, ...]],
+        frame_size: tuple[int, int] | None = None,
     ) -> tuple[list[TrackView], list[ViolationEvent]]:
         """Advance to frame time `t` (`dt`: seconds this frame's evidence stands for).
-        `requirements`: zone name -> items required, for the zones usable on this frame.
+        `requirements`: zone name -> items required, for the zones usable on this frame;
+        `frame_size`: (width, height) of the frame, to tell a worker who walked out of it.
         Returns a view per observation (same order) and the events raised, in order."""
         events: list[ViolationEvent] = []
         seen = {o.track_id for o in observations}
-        self._take_over(observations, seen, t)
+        self._take_over(observations, seen, t, frame_size)
         for track_id in [i for i in self._records if i not in seen]:
             lost = self._records[track_id]
             if t - lost.last_seen > self.rules.lost_grace_s:
@@ -190,24 +195,30 @@ class ViolationBook:
         self._records.clear()
         return events
 
-    def _take_over(self, observations: Sequence[Observation], seen: set[int], t: float) -> None:
+    def _take_over(
+        self,
+        observations: Sequence[Observation],
+        seen: set[int],
+        t: float,
+        frame_size: tuple[int, int] | None,
+    ) -> None:
         """Hand lost tracks' records to new tracks appearing where they would be."""
         new = [o for o in observations if o.track_id not in self._records]
         lost = [
-            (track_id, record)
+            (track_id, record, record.predicted_box(t))
             for track_id, record in self._records.items()
             if track_id not in seen and t - record.last_seen <= self.rules.takeover_s
         ]
+        if frame_size is not None:
+            lost = [entry for entry in lost if _inside(entry[2], frame_size) >= LEFT_VIEW_INSIDE]
         if not new or not lost:
             return
         cost = _takeover_cost(
-            np.array([o.box for o in new]),
-            np.array([record.predicted_box(t) for _, record in lost]),
-            self.rules,
+            np.array([o.box for o in new]), np.array([place for *_, place in lost]), self.rules
         )
         while cost.size and np.isfinite(cost.min()):
             row, column = np.unravel_index(int(np.argmin(cost)), cost.shape)
-            old_id, record = lost[column]
+            old_id, record, _ = lost[column]
             new_id = new[row].track_id
             del self._records[old_id]
             record.track_ids.append(new_id)
@@ -392,6 +403,14 @@ class ViolationBook:
             confidence=episode.confidence(),
             box=(x1, y1, x2, y2),
         )
+
+
+def _inside(box: np.ndarray, frame_size: tuple[int, int]) -> float:
+    """Fraction of `box`'s area inside a frame of (width, height)."""
+    width = max(0.0, min(float(box[2]), frame_size[0]) - max(float(box[0]), 0.0))
+    height = max(0.0, min(float(box[3]), frame_size[1]) - max(float(box[1]), 0.0))
+    area = float((box[2] - box[0]) * (box[3] - box[1]))
+    return width * height / area if area > 0 else 0.0
 
 
 def _takeover_cost(new: np.ndarray, predicted: np.ndarray, rules: ViolationRules) -> np.ndarray:

@@ -329,3 +329,29 @@ def test_a_track_that_stays_short_gets_a_new_usual_height():
     record = book._records[1]
     assert record.height == pytest.approx(60.0)
     assert record.velocity[0] == pytest.approx(60.0, abs=6.0)
+
+
+def test_a_worker_walking_in_where_one_walked_out_of_the_frame_is_someone_else():
+    """Worker 1, in violation, walks out through the right edge of a 640 px frame at
+    100 px/s; 0.6 s later worker 7 comes in there, bare-headed too: his own alert. Without
+    the frame's size the book cannot tell, and takes him for worker 1."""
+
+    def clipped(track_id: int, x: float) -> Observation:
+        box = np.array([max(x, 0.0), 100.0, min(x + 40.0, 640.0), 220.0])
+        return Observation(track_id, box, 0.9, ("z",), {PpeItem.HELMET: M, PpeItem.VEST: P})
+
+    def script(t: float) -> list[Observation]:
+        if t < 6.2:
+            return [clipped(1, 20 + 100 * t)]  # out of the frame from t = 6.2
+        return [] if t < 6.8 else [clipped(7, 620 - 60 * (t - 6.8))]
+
+    def starts(frame_size: tuple[int, int] | None) -> list[int]:
+        book = ViolationBook(ViolationRules(), EventSource("site", "CAM1"))
+        events = []
+        for index in range(1, 140):
+            t = index / FPS
+            events += book.update(script(t), t, 1 / FPS, HELMET_ONLY, frame_size)[1]
+        return [e.track_id for e in events if e.kind is EventKind.START]
+
+    assert starts((640, 360)) == [1, 7]
+    assert starts(None) == [1]
