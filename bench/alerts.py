@@ -1,6 +1,6 @@
 """Alert quality against ground truth: the whole pipeline on scripted compliance scenes.
 
-    python -m bench.alerts --minutes 5 --seed 777 [--cameras 3] [--keep DIR]
+    python -m bench.alerts --minutes 5 --seed 777 [--cameras 3] [--keep DIR] [--model ONNX]
     python -m bench.alerts --replay DIR [--compliance JSON]
 
 `--replay DIR` re-judges a run kept with `--keep DIR` without running the pipeline again:
@@ -111,11 +111,17 @@ def render_camera(folder: Path, camera: str, seed: int, frames: int) -> Path:
     return clip
 
 
-def site_yaml(folder: Path, run_dir: Path, cameras: list[str], compliance: dict[str, Any]) -> str:
+def site_yaml(
+    folder: Path,
+    run_dir: Path,
+    cameras: list[str],
+    compliance: dict[str, Any],
+    model: Path = MODEL,
+) -> str:
     site = {
         "site": "alerts",
         "output_dir": str(run_dir),
-        "model": {"path": str(MODEL)},
+        "model": {"path": str(model)},
         "inference": {"max_batch": len(cameras), "max_wait_ms": 20},
         # One frame in flight per camera: inference never skips one for a newer one, so every
         # frame is analysed and a run is repeatable whatever the machine's load.
@@ -193,8 +199,9 @@ def replay(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(events, detections lines with the replay's track ids) of the run kept in `folder`,
     judged again with `compliance` (module docstring)."""
+    model = Path(json.loads((folder / "site.yaml").read_text())["model"]["path"])
     config_path = folder / "replay.yaml"
-    config_path.write_text(site_yaml(folder, folder / "replay", cameras, compliance))
+    config_path.write_text(site_yaml(folder, folder / "replay", cameras, compliance, model))
     plan = prepare_site(load_site_config(config_path), config_path)
     class_ids = {name: index for index, name in enumerate(plan.roles.class_names)}
     logged = read_jsonl(folder / "run" / "detections.jsonl")
@@ -240,6 +247,7 @@ def run(
     folder: Path,
     compliance: dict[str, Any] = COMPLIANCE,
     jobs: int | None = None,
+    model: Path = MODEL,
 ) -> tuple[Tally, dict[str, Tally]]:
     """Render, run the site, evaluate; everything in `folder`."""
     seeds = [seed + index for index in range(cameras)]
@@ -248,7 +256,7 @@ def run(
         names = camera_ids(cameras)
         list(pool.map(render_camera, [folder] * cameras, names, seeds, [frames] * cameras))
     config, run_dir = folder / "site.yaml", folder / "run"
-    config.write_text(site_yaml(folder, run_dir, camera_ids(cameras), compliance))
+    config.write_text(site_yaml(folder, run_dir, camera_ids(cameras), compliance, model))
     (folder / "bench.json").write_text(json.dumps({"seeds": seeds, "minutes": minutes}) + "\n")
     run_site(config, timeout_s=600 + 2.0 * frames * cameras)
     events = read_jsonl(run_dir / "events.jsonl")
@@ -281,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cameras", type=int, default=3, help="cameras, seeds seed, seed+1...")
     parser.add_argument("--keep", type=Path, help="keep clips, truth and the run folder here")
     parser.add_argument(
+        "--model", type=Path, default=MODEL, help="detector (default: the demo detector)"
+    )
+    parser.add_argument(
         "--replay", type=Path, help="judge the run kept in this folder again (no pipeline run)"
     )
     parser.add_argument(
@@ -298,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as temporary:
             folder = args.keep or Path(temporary)
             folder.mkdir(parents=True, exist_ok=True)
-            total, per_camera = run(args.minutes, args.seed, args.cameras, folder, compliance)
+            total, per_camera = run(
+                args.minutes, args.seed, args.cameras, folder, compliance, model=args.model
+            )
     for camera, tally in per_camera.items():
         print(f"{camera}: {tally.headline()} ({len(tally.hits)}/{tally.expected} expected hit)")
     by_visit = ", ".join(
