@@ -121,6 +121,12 @@ class _Record:
     cooldown_until: float = float("-inf")
     calm_since: float | None = None
 
+    @classmethod
+    def first_seen(cls, track_id: int, box: np.ndarray, t: float) -> _Record:
+        box = box.astype(np.float64)
+        height = float(box[3] - box[1])
+        return cls([track_id], box.copy(), t, whole_box=box.copy(), whole_seen=t, height=height)
+
     def predicted_box(self, t: float) -> np.ndarray:
         """Where the worker would be at `t`: the last whole box moved on by the velocity."""
         height = self.whole_box[3] - self.whole_box[1]
@@ -178,9 +184,7 @@ class ViolationBook:
         for observation in observations:
             record = self._records.get(observation.track_id)
             if record is None:
-                box = observation.box.astype(np.float64)
-                record = _Record([observation.track_id], box.copy(), t, whole_box=box.copy())
-                record.whole_seen, record.height = t, float(box[3] - box[1])
+                record = _Record.first_seen(observation.track_id, observation.box, t)
                 self._records[observation.track_id] = record
             views.append(self._advance(record, observation, t, dt, requirements, events))
         return views, events
