@@ -7,7 +7,7 @@
 each camera's `detections.jsonl` lines (every frame's detections, as the detector gave
 them) go through a fresh `ComplianceMonitor` (tracker included) with the bench's rules and
 `--compliance` merged over them, and the events and track ids it gives are scored as a
-run's would be. Seconds per seed instead of minutes, so rule and tracker settings can be
+run's would be. Under a minute per seed instead of ten, so rule and tracker settings can be
 compared on the same detections; the detections log rounds boxes to 0.1 px and scores to
 0.001, so a replay with the run's own settings can differ from the run by an event or so.
 
