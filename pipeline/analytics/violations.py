@@ -23,13 +23,9 @@ Per track and required item the state follows evidence.py. On top of that, per t
   `takeover_distance` person heights of that place's centre and the two heights differ by
   at most a third. The nearest pairs are matched first. So the tracker's id switch, or a
   worker walking out from behind a cabin, raises no second alert; the events list both
-  ids. The place and the velocity come from the track's whole boxes only: a box shorter
-  than PARTIAL_HEIGHT of the track's usual height (a worker half behind a cabin, his head
-  or legs hidden) moves its edges, not the worker, so it leaves both as they were and the
-  prediction carries on from the last whole box (for up to a second: a box that stays
-  that short becomes the usual height). A lost track predicted mostly outside the frame
-  (less than LEFT_VIEW_INSIDE of its box in it) walked out of the picture: a worker coming
-  in where he left is someone else, and takes over nothing.
+  ids. Where a lost track would be: motion.py (from its whole boxes only). A lost track
+  predicted mostly outside the frame (less than LEFT_VIEW of its box in it) walked out of
+  the picture: a worker coming in where he left is someone else, and takes over nothing.
 
 Memory: one record per track seen within `lost_grace_s`.
 """
@@ -49,17 +45,8 @@ from pipeline.analytics.events import (
     episode_id,
 )
 from pipeline.analytics.evidence import Evidence, ItemEvidence, ItemState
-from pipeline.analytics.geometry import box_iou
+from pipeline.analytics.motion import LEFT_VIEW, Motion, inside_fraction, takeover_cost
 from pipeline.config.compliance import PpeItem, ViolationRules
-
-_VELOCITY_SMOOTHING_S = 0.5  # time constant of the velocity estimate used for takeovers
-# A walking worker covers about one body height per second; a faster estimate comes from
-# box jitter or a half-hidden box, and would carry the predicted place away from them.
-TAKEOVER_MAX_SPEED = 1.5  # person heights per second
-TAKEOVER_HEIGHT_RATIO = 4 / 3  # largest ratio of the two heights for a takeover by distance
-LEFT_VIEW_INSIDE = 0.5  # a lost track predicted with less of its box in the frame has left
-PARTIAL_HEIGHT = 0.8  # a box shorter than this x the track's usual height is partly hidden
-_HEIGHT_SMOOTHING_S = 1.0  # time constant of the usual height (a worker walking nearer grows)
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,10 +99,7 @@ class _Record:
     last_seen: float
     items: dict[PpeItem, ItemEvidence] = field(default_factory=dict)
     last_inside: dict[str, float] = field(default_factory=dict)
-    whole_box: np.ndarray = field(default_factory=lambda: np.zeros(4))  # the latest whole box
-    whole_seen: float = 0.0
-    height: float = 0.0  # usual height of a whole box, smoothed
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    motion: Motion | None = None  # where the worker is going (set on the first sighting)
     episode: _Episode | None = None
     armed: bool = True
     cooldown_until: float = float("-inf")
@@ -124,17 +108,11 @@ class _Record:
     @classmethod
     def first_seen(cls, track_id: int, box: np.ndarray, t: float) -> _Record:
         box = box.astype(np.float64)
-        height = float(box[3] - box[1])
-        return cls([track_id], box.copy(), t, whole_box=box.copy(), whole_seen=t, height=height)
+        return cls([track_id], box.copy(), t, motion=Motion.start(box, t))
 
     def predicted_box(self, t: float) -> np.ndarray:
-        """Where the worker would be at `t`: the last whole box moved on by the velocity."""
-        height = self.whole_box[3] - self.whole_box[1]
-        speed = float(np.hypot(*self.velocity))
-        cap = TAKEOVER_MAX_SPEED * height
-        velocity = self.velocity * (cap / speed) if speed > cap > 0 else self.velocity
-        shift = velocity * (t - self.whole_seen)
-        return self.whole_box + np.array([shift[0], shift[1], shift[0], shift[1]])
+        assert self.motion is not None
+        return self.motion.predicted_box(t)
 
 
 class ViolationBook:
@@ -213,11 +191,12 @@ class ViolationBook:
             for track_id, record in self._records.items()
             if track_id not in seen and t - record.last_seen <= self.rules.takeover_s
         ]
-        if frame_size is not None:
-            lost = [entry for entry in lost if _inside(entry[2], frame_size) >= LEFT_VIEW_INSIDE]
+        if frame_size is not None and lost:
+            inside = inside_fraction(np.array([place for *_, place in lost]), frame_size)
+            lost = [entry for entry, share in zip(lost, inside, strict=True) if share >= LEFT_VIEW]
         if not new or not lost:
             return
-        cost = _takeover_cost(
+        cost = takeover_cost(
             np.array([o.box for o in new]), np.array([place for *_, place in lost]), self.rules
         )
         while cost.size and np.isfinite(cost.min()):
@@ -332,20 +311,9 @@ class ViolationBook:
                     episode.end_reason = EndReason.COMPLIED
 
     def _move(self, record: _Record, observation: Observation, t: float) -> None:
-        box = observation.box.astype(np.float64)
-        record.box, record.last_seen = box.copy(), t
-        height = float(box[3] - box[1])
-        elapsed = t - record.whole_seen
-        partial = height < PARTIAL_HEIGHT * record.height and elapsed <= _HEIGHT_SMOOTHING_S
-        if partial or elapsed <= 0:
-            return  # partly hidden: its centre is not where the worker is
-        centre_now = (box[0:2] + box[2:4]) / 2
-        centre_before = (record.whole_box[0:2] + record.whole_box[2:4]) / 2
-        measured = (centre_now - centre_before) / elapsed
-        blend = min(1.0, elapsed / _VELOCITY_SMOOTHING_S)
-        record.velocity = record.velocity + blend * (measured - record.velocity)
-        record.height += min(1.0, elapsed / _HEIGHT_SMOOTHING_S) * (height - record.height)
-        record.whole_box, record.whole_seen = box.copy(), t
+        record.box, record.last_seen = observation.box.astype(np.float64), t
+        assert record.motion is not None
+        record.motion.observe(record.box, t)
 
     def _open(
         self,
@@ -407,26 +375,3 @@ class ViolationBook:
             confidence=episode.confidence(),
             box=(x1, y1, x2, y2),
         )
-
-
-def _inside(box: np.ndarray, frame_size: tuple[int, int]) -> float:
-    """Fraction of `box`'s area inside a frame of (width, height)."""
-    width = max(0.0, min(float(box[2]), frame_size[0]) - max(float(box[0]), 0.0))
-    height = max(0.0, min(float(box[3]), frame_size[1]) - max(float(box[1]), 0.0))
-    area = float((box[2] - box[0]) * (box[3] - box[1]))
-    return width * height / area if area > 0 else 0.0
-
-
-def _takeover_cost(new: np.ndarray, predicted: np.ndarray, rules: ViolationRules) -> np.ndarray:
-    """(new, lost) centre distances in person heights where a takeover is allowed, inf where
-    not; overlapping pairs (IoU >= takeover_iou) cost nothing, so they come first."""
-    centres = (new[:, None, 0:2] + new[:, None, 2:4]) / 2
-    places = (predicted[None, :, 0:2] + predicted[None, :, 2:4]) / 2
-    heights = new[:, None, 3] - new[:, None, 1]
-    lost_heights = predicted[None, :, 3] - predicted[None, :, 1]
-    scale = np.maximum(np.maximum(heights, lost_heights), 1e-6)
-    distance = np.hypot(*np.moveaxis(centres - places, -1, 0)) / scale
-    ratio = np.maximum(heights, lost_heights) / np.maximum(np.minimum(heights, lost_heights), 1e-6)
-    near = (distance <= rules.takeover_distance) & (ratio <= TAKEOVER_HEIGHT_RATIO)
-    cost = np.where(near, distance, np.inf)
-    return np.where(box_iou(new, predicted) >= rules.takeover_iou, 0.0, cost)

@@ -326,7 +326,8 @@ def test_a_track_that_stays_short_gets_a_new_usual_height():
         t = index / FPS
         observation = walking(1, t, 100, 60 if t >= 9 else 0, 120.0 if t < 3 else 60.0)
         book.update([observation], t, 1 / FPS, HELMET_ONLY)
-    record = book._records[1]
+    record = book._records[1].motion
+    assert record is not None
     assert record.height == pytest.approx(60.0)
     assert record.velocity[0] == pytest.approx(60.0, abs=6.0)
 
