@@ -26,14 +26,26 @@ Per track and required item the state follows evidence.py. On top of that, per t
   ids. Where a lost track would be: motion.py (from its whole boxes only). A lost track
   predicted mostly outside the frame (less than LEFT_VIEW of its box in it) walked out of
   the picture: a worker coming in where he left is someone else, and takes over nothing.
+- Swapped ids: two workers who cross can come out with each other's track id (the
+  tracker matches boxes only). The swap shows in their evidence: the one in violation
+  starts to show the item (his track now follows the other worker), while the other's
+  track, compliant before they met, loses it. Two tracks whose boxes overlapped (IoU >=
+  CROSSING_IOU) within the last `clear_s` + `min_violation_s` seconds, where one has an
+  item in violation from before they met that has shown present for `clear_s` / 2 since,
+  and the other has the same item suspect (or in violation) only since they met, swap
+  their workers' states (evidence, episode, cooldown), the evidence each gathered from the
+  other worker dropped: the open episode goes on under the other id (the events list
+  both), and neither a false end nor a second start is raised.
 
-Memory: one record per track seen within `lost_grace_s`.
+Memory: one record per track seen within `lost_grace_s`, and per record the other tracks it
+overlapped within that swap window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations, count
 
 import numpy as np
 
@@ -45,8 +57,14 @@ from pipeline.analytics.events import (
     episode_id,
 )
 from pipeline.analytics.evidence import Evidence, ItemEvidence, ItemState
+from pipeline.analytics.geometry import box_iou
 from pipeline.analytics.motion import LEFT_VIEW, Motion, inside_fraction, takeover_cost
 from pipeline.config.compliance import PpeItem, ViolationRules
+
+CROSSING_IOU = 0.1  # two tracks whose boxes overlap this much can swap ids (ByteTrack: min_iou)
+# The state of the worker a track follows; the rest of a record (boxes, motion, zones)
+# belongs to the track's place in the picture. A repaired id swap exchanges these.
+_WORKER_STATE = ("items", "episode", "armed", "cooldown_until", "calm_since")
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +112,7 @@ class _Episode:
 
 @dataclass
 class _Record:
+    serial: int  # unique in the book (track ids change with takeovers)
     track_ids: list[int]
     box: np.ndarray  # the latest box, as seen
     last_seen: float
@@ -104,11 +123,13 @@ class _Record:
     armed: bool = True
     cooldown_until: float = float("-inf")
     calm_since: float | None = None
+    # other records' serials -> (first, last) time their boxes overlapped this one's
+    crossed: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
-    def first_seen(cls, track_id: int, box: np.ndarray, t: float) -> _Record:
+    def first_seen(cls, serial: int, track_id: int, box: np.ndarray, t: float) -> _Record:
         box = box.astype(np.float64)
-        return cls([track_id], box.copy(), t, motion=Motion.start(box, t))
+        return cls(serial, [track_id], box.copy(), t, motion=Motion.start(box, t))
 
     def predicted_box(self, t: float) -> np.ndarray:
         assert self.motion is not None
@@ -122,6 +143,7 @@ class ViolationBook:
         self.rules = rules
         self.source = source
         self._records: dict[int, _Record] = {}
+        self._serials = count()
 
     def __len__(self) -> int:
         """Tracks remembered (seen within lost_grace_s): bounded by the people in view."""
@@ -158,13 +180,16 @@ class ViolationBook:
                 if lost.episode is not None and lost.episode.raised_at is not None:
                     lost.episode.end_reason = EndReason.TRACK_LOST
                     events.append(self._end(lost, lost.episode, t, lost.last_seen))
-        views = []
         for observation in observations:
-            record = self._records.get(observation.track_id)
-            if record is None:
-                record = _Record.first_seen(observation.track_id, observation.box, t)
-                self._records[observation.track_id] = record
-            views.append(self._advance(record, observation, t, dt, requirements, events))
+            if observation.track_id not in self._records:
+                self._records[observation.track_id] = _Record.first_seen(
+                    next(self._serials), observation.track_id, observation.box, t
+                )
+        self._repair_swaps(observations, t)
+        views = [
+            self._advance(self._records[o.track_id], o, t, dt, requirements, events)
+            for o in observations
+        ]
         return views, events
 
     def close(self, t: float) -> list[ViolationEvent]:
@@ -210,6 +235,52 @@ class ViolationBook:
             self._records[new_id] = record
             cost[row, :] = np.inf
             cost[:, column] = np.inf
+
+    def _repair_swaps(self, observations: Sequence[Observation], t: float) -> None:
+        """Note which tracks overlap in this frame; give back each other's worker state to
+        two that crossed and whose evidence since says their ids were swapped."""
+        window = self.rules.clear_s + self.rules.min_violation_s
+        records = [self._records[o.track_id] for o in observations]
+        for record in records:
+            record.crossed = {k: v for k, v in record.crossed.items() if t - v[1] <= window}
+        if len(records) < 2:
+            return
+        boxes = np.array([o.box for o in observations])
+        overlap = box_iou(boxes, boxes)
+        for i, j in combinations(range(len(records)), 2):
+            first, second = records[i], records[j]
+            if overlap[i, j] >= CROSSING_IOU:
+                since, _ = first.crossed.get(second.serial, (t, t))
+                first.crossed[second.serial] = second.crossed[first.serial] = (since, t)
+            met = first.crossed.get(second.serial)
+            if met is None:
+                continue
+            if self._swapped(first, second, met[0]) or self._swapped(second, first, met[0]):
+                for name in _WORKER_STATE:
+                    value = getattr(first, name)
+                    setattr(first, name, getattr(second, name))
+                    setattr(second, name, value)
+                _drop_other_workers_evidence(first, met[0])
+                _drop_other_workers_evidence(second, met[0])
+
+    def _swapped(self, violator: _Record, other: _Record, met: float) -> bool:
+        """`violator` has an item in violation from before `met` that has shown present
+        for clear_s / 2 since, which `other` lost only since `met`."""
+        if other.episode is not None and other.episode.raised_at is not None:
+            return False
+        for item, state in violator.items.items():
+            theirs = other.items.get(item)
+            if (
+                state.state is ItemState.VIOLATION
+                and state.onset is not None
+                and state.onset < met
+                and state.present_s >= self.rules.clear_s / 2
+                and theirs is not None
+                and theirs.onset is not None
+                and theirs.onset >= met
+            ):
+                return True
+        return False
 
     def _advance(
         self,
@@ -375,3 +446,22 @@ class ViolationBook:
             confidence=episode.confidence(),
             box=(x1, y1, x2, y2),
         )
+
+
+def _drop_other_workers_evidence(record: _Record, met: float) -> None:
+    """After a repaired swap, `record` holds the worker state that the other track
+    gathered; what that track saw since the two met (`met`) was of this record's worker."""
+    for state in record.items.values():
+        if state.state is ItemState.VIOLATION and state.onset is not None and state.onset < met:
+            state.present_s = 0.0
+        elif state.onset is not None and state.onset >= met:
+            state.reset()
+    episode = record.episode
+    if episode is not None:
+        if episode.raised_at is None and not any(
+            record.items.get(i, ItemEvidence()).state is ItemState.VIOLATION
+            for i in episode.missing
+        ):
+            record.episode = None
+        elif record.track_ids[-1] not in episode.track_ids:
+            episode.track_ids.append(record.track_ids[-1])

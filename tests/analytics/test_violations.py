@@ -356,3 +356,59 @@ def test_a_worker_walking_in_where_one_walked_out_of_the_frame_is_someone_else()
 
     assert starts((640, 360)) == [1, 7]
     assert starts(None) == [1]
+
+
+def crossing(swapped: bool, bare_after: Callable[[float], Evidence] = lambda t: M):
+    """Worker A (no helmet; after the crossing `bare_after`) walks right from x = 100 and
+    worker B (helmet on) left from x = 500, both at 20 px/s: their boxes overlap (IoU
+    >= CROSSING_IOU, 0.1) from 9.2 s to 10.8 s. From 10 s the tracker's track 1 follows B and track 2 follows A if
+    `swapped`."""
+
+    def script(t: float) -> list[Observation]:
+        a = seen(1, x=100 + 20 * t, helmet=M if t < 10 else bare_after(t))
+        b = seen(2, x=500 - 20 * t, helmet=P)
+        if swapped and t >= 10:
+            a, b = (
+                Observation(o.track_id, other.box, 0.9, o.zones, other.evidence)
+                for o, other in ((a, b), (b, a))
+            )
+        return [a, b]
+
+    return script
+
+
+def test_ids_swapped_by_a_crossing_raise_neither_an_end_nor_a_second_start():
+    events, _ = play(crossing(swapped=True), 20)
+    assert summary(events) == [("start", 1, 3.1, None), ("end", 1, 20.0, "stopped")]
+    assert events[-1].track_ids == (1, 2)
+
+
+def test_a_crossing_without_a_swap_changes_nothing():
+    events, _ = play(crossing(swapped=False), 20)
+    assert summary(events) == [("start", 1, 3.1, None), ("end", 1, 20.0, "stopped")]
+    assert events[-1].track_ids == (1,)
+
+
+def test_a_worker_who_puts_the_helmet_on_after_a_crossing_complies():
+    """No swap: A puts his hard hat on at 11 s, just after passing B (still wearing his)."""
+    events, _ = play(crossing(swapped=False, bare_after=bare((0, 11))), 20)
+    assert summary(events) == [("start", 1, 3.1, None), ("end", 1, 13.0, "complied")]
+
+
+def test_swapped_ids_after_a_crossing_are_not_repaired_without_the_evidence_changing():
+    """Both bare-headed: a swap changes no one's evidence, so the states stay with the
+    tracks (one episode each, nothing ended or raised twice)."""
+
+    def script(t: float) -> list[Observation]:
+        return [
+            Observation(o.track_id, o.box, o.score, o.zones, {PpeItem.HELMET: M})
+            for o in crossing(swapped=True)(t)
+        ]
+
+    events, _ = play(script, 20)
+    assert sorted(summary(events)) == [
+        ("end", 1, 20.0, "stopped"),
+        ("end", 2, 20.0, "stopped"),
+        ("start", 1, 3.1, None),
+        ("start", 2, 3.1, None),
+    ]
