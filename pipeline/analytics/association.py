@@ -5,9 +5,13 @@ region for the item: the head region for helmets and `head` / `no helmet` boxes,
 region for vests and `no vest` boxes (`compliance.association`, fractions of the person box;
 defaults: head x 0-1, y -0.15-0.3; torso x 0-1, y 0.1-0.7). The fit of a box to a person is
 
-    fit = inside fraction x (1 - 0.5 x min(1, |box centre x - person centre x| / half width))
+    fit = inside fraction x centring(x) x centring(y)
+    centring(x) = 1 - 0.5 x min(1, |box centre x - region centre x| / region half width)
 
-so of two overlapping workers, the one whose head the helmet is centred on fits better. One
+and the same for y with the region's half height, so of two overlapping workers the one
+whose head the helmet is centred on fits better: across (heads side by side) and up and down
+(a hard hat at the top of one worker's box, and above the top of a nearer worker's box
+standing in front of him, is the first one's). One
 box never counts for two people: it goes to the best fit, and when the second best fits
 within `ambiguity_margin` of it (two workers side by side, heads together) it counts for
 neither. All boxes in pixels of the original frame.
@@ -55,12 +59,19 @@ def fit_matrix(
     inside = intersection_area(boxes, regions)
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(area[:, None] > 0, inside / area[:, None], 0.0)
-        half_width = (persons[:, 2] - persons[:, 0])[None, :] / 2
-        offset = np.abs(
-            (boxes[:, 0:1] + boxes[:, 2:3]) / 2 - (persons[None, :, 0] + persons[None, :, 2]) / 2
-        )
-        centring = 1.0 - 0.5 * np.minimum(1.0, np.where(half_width > 0, offset / half_width, 1.0))
+    centring = _centring(boxes, regions, 0) * _centring(boxes, regions, 1)
     return fraction * centring, fraction
+
+
+def _centring(boxes: np.ndarray, regions: np.ndarray, axis: int) -> np.ndarray:
+    """(K, P) 1 for a box centred on the region along `axis` (0: x, 1: y), down to 0.5 at
+    the region's edge and beyond."""
+    centre = (boxes[:, None, axis] + boxes[:, None, axis + 2]) / 2
+    middle = (regions[None, :, axis] + regions[None, :, axis + 2]) / 2
+    half = (regions[None, :, axis + 2] - regions[None, :, axis]) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = np.where(half > 0, np.abs(centre - middle) / half, 1.0)
+    return 1.0 - 0.5 * np.minimum(1.0, offset)
 
 
 def assign(fit: np.ndarray, inside: np.ndarray, config: AssociationConfig) -> np.ndarray:

@@ -263,18 +263,36 @@ class ViolationBook:
                 _drop_other_workers_evidence(first, met[0])
                 _drop_other_workers_evidence(second, met[0])
 
-    def _swapped(self, violator: _Record, other: _Record, met: float) -> bool:
+    def _may_be_swapped(self, record: _Record) -> bool:
+        """The record's violation began after it met a track already in violation for the
+        same item, whose id it may have taken: its start waits until that is settled (a
+        repaired swap, or the swap window passing)."""
+        for partner in self._records.values():
+            met = record.crossed.get(partner.serial)
+            if (
+                met is not None
+                and partner.episode is not None
+                and partner.episode.raised_at is not None
+            ):
+                if self._swapped(partner, record, met[0], evidence_s=0.0):
+                    return True
+        return False
+
+    def _swapped(
+        self, violator: _Record, other: _Record, met: float, evidence_s: float | None = None
+    ) -> bool:
         """`violator` has an item in violation from before `met` that has shown present
-        for clear_s / 2 since, which `other` lost only since `met`."""
+        for `evidence_s` (default clear_s / 2) since, which `other` lost only since `met`."""
         if other.episode is not None and other.episode.raised_at is not None:
             return False
+        shown = self.rules.clear_s / 2 if evidence_s is None else evidence_s
         for item, state in violator.items.items():
             theirs = other.items.get(item)
             if (
                 state.state is ItemState.VIOLATION
                 and state.onset is not None
                 and state.onset < met
-                and state.present_s >= self.rules.clear_s / 2
+                and state.present_s >= shown
                 and theirs is not None
                 and theirs.onset is not None
                 and theirs.onset >= met
@@ -316,7 +334,7 @@ class ViolationBook:
         if episode is not None:
             episode.score_sum += observation.score
             episode.score_frames += 1
-            if episode.raised_at is None and record.armed:
+            if episode.raised_at is None and record.armed and not self._may_be_swapped(record):
                 events.append(self._start(record, episode, t))
         return TrackView(
             track_id=record.track_ids[-1],

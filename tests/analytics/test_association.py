@@ -31,6 +31,9 @@ A = person(100)  # 42 px wide, x 100-142
 B = person(300)
 B_BESIDE_A = person(130)  # overlapping A by 12 px
 B_SAME_PLACE = person(101)
+# A nearer worker standing just in front of A, a little to one side: his box starts lower
+# and is taller, so A's hard hat is above its top but still inside its head region.
+B_IN_FRONT = person(97, y=54, height=160)
 
 
 def helmet_on(box):
@@ -59,6 +62,9 @@ CASES = [
     ),
     # Overlapping boxes, but the helmet is centred on A's head: A fits clearly better.
     ("overlap, helmet centred on A", [A, B_BESIDE_A], [(helmet_on(A), HELMET)], [0]),
+    # Both fully inside a head region, nearly as centred across: the hard hat at the top of
+    # A's box, above the top of B's, is A's.
+    ("helmet above a nearer worker's box", [A, B_IN_FRONT], [(helmet_on(A), HELMET)], [0]),
     ("bare head is evidence for A", [A, B], [(part(A, 0.3, 0.02, 0.7, 0.12), HEAD)], [0]),
     ("no-vest box on B's torso", [A, B], [(vest_on(B), NO_VEST)], [1]),
     ("no persons at all", [], [(helmet_on(A), HELMET)], [NOBODY]),

@@ -358,15 +358,19 @@ def test_a_worker_walking_in_where_one_walked_out_of_the_frame_is_someone_else()
     assert starts(None) == [1]
 
 
-def crossing(swapped: bool, bare_after: Callable[[float], Evidence] = lambda t: M):
+def crossing(
+    swapped: bool,
+    bare_after: Callable[[float], Evidence] = lambda t: M,
+    helmet_after: Callable[[float], Evidence] = lambda t: P,
+):
     """Worker A (no helmet; after the crossing `bare_after`) walks right from x = 100 and
-    worker B (helmet on) left from x = 500, both at 20 px/s: their boxes overlap (IoU
-    >= CROSSING_IOU, 0.1) from 9.2 s to 10.8 s. From 10 s the tracker's track 1 follows B and track 2 follows A if
-    `swapped`."""
+    worker B (helmet on; after the crossing `helmet_after`) left from x = 500, both at 20
+    px/s: their boxes overlap (IoU >= CROSSING_IOU, 0.1) from 9.2 s to 10.8 s. From 10 s the
+    tracker's track 1 follows B and track 2 follows A if `swapped`."""
 
     def script(t: float) -> list[Observation]:
         a = seen(1, x=100 + 20 * t, helmet=M if t < 10 else bare_after(t))
-        b = seen(2, x=500 - 20 * t, helmet=P)
+        b = seen(2, x=500 - 20 * t, helmet=P if t < 10 else helmet_after(t))
         if swapped and t >= 10:
             a, b = (
                 Observation(o.track_id, other.box, 0.9, o.zones, other.evidence)
@@ -412,3 +416,27 @@ def test_swapped_ids_after_a_crossing_are_not_repaired_without_the_evidence_chan
         ("start", 1, 3.1, None),
         ("start", 2, 3.1, None),
     ]
+
+
+def test_a_swap_whose_evidence_comes_late_is_repaired_before_a_second_start():
+    """B's hard hat goes unseen for 2.5 s after the swap (too small, or hidden): track 2
+    (now on A) reaches a violation at 13 s, before track 1 shows B's hard hat. Its start
+    waits, as it began after meeting a worker in violation for the same item; the swap is
+    then seen and repaired."""
+    script = crossing(swapped=True, helmet_after=lambda t: Evidence.UNJUDGED if t < 12.5 else P)
+    events, _ = play(script, 20)
+    assert summary(events) == [("start", 1, 3.1, None), ("end", 1, 20.0, "stopped")]
+
+
+def test_a_violation_that_begins_at_a_crossing_is_raised_once_no_swap_is_seen():
+    """B takes his hard hat off as he passes A (no swap): his start waits for the swap
+    window (clear_s + min_violation_s after they last overlapped, at 10.8 s) and is then
+    raised with its real onset."""
+    events, _ = play(crossing(swapped=False, helmet_after=lambda t: M), 20)
+    assert summary(events) == [
+        ("start", 1, 3.1, None),
+        ("start", 2, 15.9, None),
+        ("end", 1, 20.0, "stopped"),
+        ("end", 2, 20.0, "stopped"),
+    ]
+    assert events[1].started_at == pytest.approx(10.0)
