@@ -35,7 +35,9 @@ Per track and required item the state follows evidence.py. On top of that, per t
   and the other has the same item suspect (or in violation) only since they met, swap
   their workers' states (evidence, episode, cooldown), the evidence each gathered from the
   other worker dropped: the open episode goes on under the other id (the events list
-  both), and neither a false end nor a second start is raised.
+  both), and neither a false end nor a second start is raised. A violation that begins
+  after its track met one already in violation for the same item may be that worker's:
+  its start waits for this check (at most the window, then raised with its real onset).
 
 Memory: one record per track seen within `lost_grace_s`, and per record the other tracks it
 overlapped within that swap window.
@@ -273,9 +275,9 @@ class ViolationBook:
                 met is not None
                 and partner.episode is not None
                 and partner.episode.raised_at is not None
+                and self._swapped(partner, record, met[0], evidence_s=0.0)
             ):
-                if self._swapped(partner, record, met[0], evidence_s=0.0):
-                    return True
+                return True
         return False
 
     def _swapped(
