@@ -26,21 +26,18 @@ Per track and required item the state follows evidence.py. On top of that, per t
   ids. Where a lost track would be: motion.py (from its whole boxes only). A lost track
   predicted mostly outside the frame (less than LEFT_VIEW of its box in it) walked out of
   the picture: a worker coming in where he left is someone else, and takes over nothing.
-- Swapped ids: two workers who cross can come out with each other's track id (the
-  tracker matches boxes only). The swap shows in their evidence: the one in violation
-  starts to show the item (his track now follows the other worker), while the other's
-  track, compliant before they met, loses it. Two tracks whose boxes overlapped (IoU >=
-  CROSSING_IOU) within the last `clear_s` + `min_violation_s` seconds, where one has an
-  item in violation from before they met that has shown present for `clear_s` / 2 since,
-  and the other has the same item suspect (or in violation) only since they met, swap
-  their workers' states (evidence, episode, cooldown), the evidence each gathered from the
-  other worker dropped: the open episode goes on under the other id (the events list
-  both), and neither a false end nor a second start is raised. A violation that begins
-  after its track met one already in violation for the same item may be that worker's:
-  its start waits for this check (at most the window, then raised with its real onset).
+- Swapped ids (crossings.py): two tracks that met within the last `clear_s` +
+  `min_violation_s` seconds, where one has an item in violation from before they met that
+  has shown present for `clear_s` / 2 since, and the other has the same item suspect (or in
+  violation) only since they met, swap their workers' states (evidence, episode, cooldown),
+  the evidence each gathered from the other worker dropped: the open episode goes on under
+  the other id (the events list both), and neither a false end nor a second start is
+  raised. A violation that begins after its track met one already in violation for the
+  same item may be that worker's: its start waits for this check (at most the window, then
+  raised with its real onset).
 
-Memory: one record per track seen within `lost_grace_s`, and per record the other tracks it
-overlapped within that swap window.
+Memory: one record per track seen within `lost_grace_s`, and the pairs of tracks that met
+within the swap window.
 """
 
 from __future__ import annotations
@@ -51,6 +48,7 @@ from itertools import combinations, count
 
 import numpy as np
 
+from pipeline.analytics.crossings import Encounters, forget_since, looks_swapped
 from pipeline.analytics.events import (
     EndReason,
     EventKind,
@@ -59,11 +57,9 @@ from pipeline.analytics.events import (
     episode_id,
 )
 from pipeline.analytics.evidence import Evidence, ItemEvidence, ItemState
-from pipeline.analytics.geometry import box_iou
 from pipeline.analytics.motion import LEFT_VIEW, Motion, inside_fraction, takeover_cost
 from pipeline.config.compliance import PpeItem, ViolationRules
 
-CROSSING_IOU = 0.1  # two tracks whose boxes overlap this much can swap ids (ByteTrack: min_iou)
 # The state of the worker a track follows; the rest of a record (boxes, motion, zones)
 # belongs to the track's place in the picture. A repaired id swap exchanges these.
 _WORKER_STATE = ("items", "episode", "armed", "cooldown_until", "calm_since")
@@ -118,24 +114,18 @@ class _Record:
     track_ids: list[int]
     box: np.ndarray  # the latest box, as seen
     last_seen: float
+    motion: Motion  # where the worker is going
     items: dict[PpeItem, ItemEvidence] = field(default_factory=dict)
     last_inside: dict[str, float] = field(default_factory=dict)
-    motion: Motion | None = None  # where the worker is going (set on the first sighting)
     episode: _Episode | None = None
     armed: bool = True
     cooldown_until: float = float("-inf")
     calm_since: float | None = None
-    # other records' serials -> (first, last) time their boxes overlapped this one's
-    crossed: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def first_seen(cls, serial: int, track_id: int, box: np.ndarray, t: float) -> _Record:
         box = box.astype(np.float64)
-        return cls(serial, [track_id], box.copy(), t, motion=Motion.start(box, t))
-
-    def predicted_box(self, t: float) -> np.ndarray:
-        assert self.motion is not None
-        return self.motion.predicted_box(t)
+        return cls(serial, [track_id], box.copy(), t, Motion.start(box, t))
 
 
 class ViolationBook:
@@ -146,6 +136,7 @@ class ViolationBook:
         self.source = source
         self._records: dict[int, _Record] = {}
         self._serials = count()
+        self._encounters = Encounters(rules.clear_s + rules.min_violation_s)
 
     def __len__(self) -> int:
         """Tracks remembered (seen within lost_grace_s): bounded by the people in view."""
@@ -214,7 +205,7 @@ class ViolationBook:
         """Hand lost tracks' records to new tracks appearing where they would be."""
         new = [o for o in observations if o.track_id not in self._records]
         lost = [
-            (track_id, record, record.predicted_box(t))
+            (track_id, record, record.motion.predicted_box(t))
             for track_id, record in self._records.items()
             if track_id not in seen and t - record.last_seen <= self.rules.takeover_s
         ]
@@ -239,68 +230,48 @@ class ViolationBook:
             cost[:, column] = np.inf
 
     def _repair_swaps(self, observations: Sequence[Observation], t: float) -> None:
-        """Note which tracks overlap in this frame; give back each other's worker state to
-        two that crossed and whose evidence since says their ids were swapped."""
-        window = self.rules.clear_s + self.rules.min_violation_s
+        """Note which tracks meet in this frame; give back each other's worker state to two
+        that met and whose evidence since says their ids were swapped."""
         records = [self._records[o.track_id] for o in observations]
-        for record in records:
-            record.crossed = {k: v for k, v in record.crossed.items() if t - v[1] <= window}
-        if len(records) < 2:
-            return
-        boxes = np.array([o.box for o in observations])
-        overlap = box_iou(boxes, boxes)
-        for i, j in combinations(range(len(records)), 2):
-            first, second = records[i], records[j]
-            if overlap[i, j] >= CROSSING_IOU:
-                since, _ = first.crossed.get(second.serial, (t, t))
-                first.crossed[second.serial] = second.crossed[first.serial] = (since, t)
-            met = first.crossed.get(second.serial)
+        self._encounters.update(
+            [r.serial for r in records], np.array([o.box for o in observations]), t
+        )
+        for first, second in combinations(records, 2):
+            met = self._encounters.met(first.serial, second.serial)
             if met is None:
                 continue
-            if self._swapped(first, second, met[0]) or self._swapped(second, first, met[0]):
+            if self._swapped(first, second, met) or self._swapped(second, first, met):
                 for name in _WORKER_STATE:
                     value = getattr(first, name)
                     setattr(first, name, getattr(second, name))
                     setattr(second, name, value)
-                _drop_other_workers_evidence(first, met[0])
-                _drop_other_workers_evidence(second, met[0])
+                _drop_other_workers_evidence(first, met)
+                _drop_other_workers_evidence(second, met)
 
     def _may_be_swapped(self, record: _Record) -> bool:
         """The record's violation began after it met a track already in violation for the
         same item, whose id it may have taken: its start waits until that is settled (a
         repaired swap, or the swap window passing)."""
         for partner in self._records.values():
-            met = record.crossed.get(partner.serial)
+            met = self._encounters.met(record.serial, partner.serial)
             if (
                 met is not None
                 and partner.episode is not None
                 and partner.episode.raised_at is not None
-                and self._swapped(partner, record, met[0], evidence_s=0.0)
+                and self._swapped(partner, record, met, shown_s=0.0)
             ):
                 return True
         return False
 
     def _swapped(
-        self, violator: _Record, other: _Record, met: float, evidence_s: float | None = None
+        self, violator: _Record, other: _Record, met: float, shown_s: float | None = None
     ) -> bool:
-        """`violator` has an item in violation from before `met` that has shown present
-        for `evidence_s` (default clear_s / 2) since, which `other` lost only since `met`."""
+        """crossings.looks_swapped, for a violator whose item has shown present for
+        `shown_s` (default clear_s / 2) since `met`, and another track raising nothing."""
         if other.episode is not None and other.episode.raised_at is not None:
             return False
-        shown = self.rules.clear_s / 2 if evidence_s is None else evidence_s
-        for item, state in violator.items.items():
-            theirs = other.items.get(item)
-            if (
-                state.state is ItemState.VIOLATION
-                and state.onset is not None
-                and state.onset < met
-                and state.present_s >= shown
-                and theirs is not None
-                and theirs.onset is not None
-                and theirs.onset >= met
-            ):
-                return True
-        return False
+        shown = self.rules.clear_s / 2 if shown_s is None else shown_s
+        return looks_swapped(violator.items, other.items, met, shown)
 
     def _advance(
         self,
@@ -403,7 +374,6 @@ class ViolationBook:
 
     def _move(self, record: _Record, observation: Observation, t: float) -> None:
         record.box, record.last_seen = observation.box.astype(np.float64), t
-        assert record.motion is not None
         record.motion.observe(record.box, t)
 
     def _open(
@@ -471,17 +441,13 @@ class ViolationBook:
 def _drop_other_workers_evidence(record: _Record, met: float) -> None:
     """After a repaired swap, `record` holds the worker state that the other track
     gathered; what that track saw since the two met (`met`) was of this record's worker."""
-    for state in record.items.values():
-        if state.state is ItemState.VIOLATION and state.onset is not None and state.onset < met:
-            state.present_s = 0.0
-        elif state.onset is not None and state.onset >= met:
-            state.reset()
+    forget_since(record.items, met)
     episode = record.episode
-    if episode is not None:
-        if episode.raised_at is None and not any(
-            record.items.get(i, ItemEvidence()).state is ItemState.VIOLATION
-            for i in episode.missing
-        ):
-            record.episode = None
-        elif record.track_ids[-1] not in episode.track_ids:
-            episode.track_ids.append(record.track_ids[-1])
+    if episode is None:
+        return
+    if episode.raised_at is None and not any(
+        record.items.get(i, ItemEvidence()).state is ItemState.VIOLATION for i in episode.missing
+    ):
+        record.episode = None
+    elif record.track_ids[-1] not in episode.track_ids:
+        episode.track_ids.append(record.track_ids[-1])
