@@ -9,12 +9,14 @@ Ids are stable and unique: `episode_id` is a UUID derived from the run, site, ca
 track id and the time the start was raised (milliseconds), so the start and end of an
 episode share it, a re-sent event keeps its id, and a camera restarted in the same run (its
 track ids start at 0 again, its clock does not) never repeats one. `event_id` is the
-episode id with `:start` or `:end`.
+episode id with `:start` or `:end`. `Episode` is an open episode as the violation book
+keeps it (violations.py), and builds its two events.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -91,6 +93,71 @@ class ViolationEvent:
                 value = getattr(self, key)
                 record[f"{key}_utc"] = None if value is None else utc_iso(value + clock_offset)
         return record
+
+
+@dataclass
+class Episode:
+    """Mutable: one worker's episode while it is open. `track_ids`: the tracks that followed
+    the worker (the first names the episode); `unseen_s` / `seen_s`: seconds its missing
+    items were judged missing / present, for the confidence."""
+
+    started_at: float
+    zone: str
+    missing: list[PpeItem]
+    track_ids: list[int]
+    raised_at: float | None = None  # None: not raised yet (held by the cooldown)
+    episode_id: str = ""
+    score_sum: float = 0.0
+    score_frames: int = 0
+    unseen_s: float = 0.0
+    seen_s: float = 0.0
+    end_reason: EndReason = EndReason.COMPLIED
+
+    def confidence(self) -> float:
+        score = self.score_sum / self.score_frames if self.score_frames else 0.0
+        judged = self.unseen_s + self.seen_s
+        return score * (self.unseen_s / judged if judged > 0 else 1.0)
+
+    def start(self, source: EventSource, box: Iterable[float], t: float) -> ViolationEvent:
+        """Raise the episode at `t` (the worker's person box `box`)."""
+        self.raised_at = t
+        self.episode_id = episode_id(source, self.track_ids[0], t)
+        return self._event(EventKind.START, source, box, t, None)
+
+    def end(
+        self, source: EventSource, box: Iterable[float], t: float, ended_at: float
+    ) -> ViolationEvent:
+        return self._event(EventKind.END, source, box, t, ended_at)
+
+    def _event(
+        self,
+        kind: EventKind,
+        source: EventSource,
+        box: Iterable[float],
+        t: float,
+        ended_at: float | None,
+    ) -> ViolationEvent:
+        assert self.raised_at is not None
+        suffix = "start" if kind is EventKind.START else "end"
+        x1, y1, x2, y2 = (float(v) for v in box)
+        return ViolationEvent(
+            kind=kind,
+            event_id=f"{self.episode_id}:{suffix}",
+            episode_id=self.episode_id,
+            site=source.site,
+            camera=source.camera,
+            zone=self.zone,
+            track_id=self.track_ids[0],
+            track_ids=tuple(self.track_ids),
+            missing=tuple(self.missing),
+            started_at=self.started_at,
+            raised_at=self.raised_at,
+            ended_at=ended_at,
+            end_reason=self.end_reason if kind is EventKind.END else None,
+            time=t,
+            confidence=self.confidence(),
+            box=(x1, y1, x2, y2),
+        )
 
 
 def episode_id(source: EventSource, track_id: int, raised_at: float) -> str:

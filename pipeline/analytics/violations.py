@@ -49,13 +49,7 @@ from itertools import combinations, count
 import numpy as np
 
 from pipeline.analytics.crossings import Encounters, forget_since, looks_swapped
-from pipeline.analytics.events import (
-    EndReason,
-    EventKind,
-    EventSource,
-    ViolationEvent,
-    episode_id,
-)
+from pipeline.analytics.events import EndReason, Episode, EventSource, ViolationEvent
 from pipeline.analytics.evidence import Evidence, ItemEvidence, ItemState
 from pipeline.analytics.motion import LEFT_VIEW, Motion, inside_fraction, takeover_cost
 from pipeline.config.compliance import PpeItem, ViolationRules
@@ -89,26 +83,6 @@ class TrackView:
 
 
 @dataclass
-class _Episode:
-    started_at: float
-    zone: str
-    missing: list[PpeItem]
-    track_ids: list[int]
-    raised_at: float | None = None
-    episode_id: str = ""
-    score_sum: float = 0.0
-    score_frames: int = 0
-    unseen_s: float = 0.0
-    seen_s: float = 0.0
-    end_reason: EndReason = EndReason.COMPLIED
-
-    def confidence(self) -> float:
-        score = self.score_sum / self.score_frames if self.score_frames else 0.0
-        judged = self.unseen_s + self.seen_s
-        return score * (self.unseen_s / judged if judged > 0 else 1.0)
-
-
-@dataclass
 class _Record:
     serial: int  # unique in the book (track ids change with takeovers)
     track_ids: list[int]
@@ -117,7 +91,7 @@ class _Record:
     motion: Motion  # where the worker is going
     items: dict[PpeItem, ItemEvidence] = field(default_factory=dict)
     last_inside: dict[str, float] = field(default_factory=dict)
-    episode: _Episode | None = None
+    episode: Episode | None = None
     armed: bool = True
     cooldown_until: float = float("-inf")
     calm_since: float | None = None
@@ -172,7 +146,7 @@ class ViolationBook:
                 del self._records[track_id]
                 if lost.episode is not None and lost.episode.raised_at is not None:
                     lost.episode.end_reason = EndReason.TRACK_LOST
-                    events.append(self._end(lost, lost.episode, t, lost.last_seen))
+                    events.append(lost.episode.end(self.source, lost.box, t, lost.last_seen))
         for observation in observations:
             if observation.track_id not in self._records:
                 self._records[observation.track_id] = _Record.first_seen(
@@ -191,7 +165,7 @@ class ViolationBook:
         for record in self._records.values():
             if record.episode is not None and record.episode.raised_at is not None:
                 record.episode.end_reason = EndReason.STOPPED
-                events.append(self._end(record, record.episode, t, t))
+                events.append(record.episode.end(self.source, record.box, t, t))
         self._records.clear()
         return events
 
@@ -299,7 +273,7 @@ class ViolationBook:
             if not violating:
                 record.episode = None
                 if episode.raised_at is not None:
-                    events.append(self._end(record, episode, t, t))
+                    events.append(episode.end(self.source, record.box, t, t))
                     record.armed, record.cooldown_until = False, t + self.rules.cooldown_s
                     record.calm_since = t
                 episode = None
@@ -308,7 +282,7 @@ class ViolationBook:
             episode.score_sum += observation.score
             episode.score_frames += 1
             if episode.raised_at is None and record.armed and not self._may_be_swapped(record):
-                events.append(self._start(record, episode, t))
+                events.append(episode.start(self.source, record.box, t))
         return TrackView(
             track_id=record.track_ids[-1],
             zones=zones,
@@ -382,13 +356,13 @@ class ViolationBook:
         violating: list[PpeItem],
         zones: tuple[str, ...],
         requirements: Mapping[str, tuple[PpeItem, ...]],
-    ) -> _Episode:
+    ) -> Episode:
         onsets = [record.items[i].onset for i in violating]
         started = min(onset for onset in onsets if onset is not None)
         zone = next(z for z in zones if any(i in requirements[z] for i in violating))
         unseen = sum(record.items[i].unseen_s for i in violating)
         seen = sum(record.items[i].seen_s for i in violating)
-        return _Episode(
+        return Episode(
             started, zone, list(violating), [record.track_ids[-1]], unseen_s=unseen, seen_s=seen
         )
 
@@ -398,44 +372,6 @@ class ViolationBook:
         calm_long = record.calm_since is not None and t - record.calm_since >= self.rules.rearm_s
         if t >= record.cooldown_until or calm_long:
             record.armed = True
-
-    def _start(self, record: _Record, episode: _Episode, t: float) -> ViolationEvent:
-        episode.raised_at = t
-        episode.episode_id = episode_id(self.source, episode.track_ids[0], t)
-        return self._event(EventKind.START, record, episode, t, None)
-
-    def _end(self, record: _Record, episode: _Episode, t: float, ended_at: float) -> ViolationEvent:
-        return self._event(EventKind.END, record, episode, t, ended_at)
-
-    def _event(
-        self,
-        kind: EventKind,
-        record: _Record,
-        episode: _Episode,
-        t: float,
-        ended_at: float | None,
-    ) -> ViolationEvent:
-        assert episode.raised_at is not None
-        suffix = "start" if kind is EventKind.START else "end"
-        x1, y1, x2, y2 = (float(v) for v in record.box)
-        return ViolationEvent(
-            kind=kind,
-            event_id=f"{episode.episode_id}:{suffix}",
-            episode_id=episode.episode_id,
-            site=self.source.site,
-            camera=self.source.camera,
-            zone=episode.zone,
-            track_id=episode.track_ids[0],
-            track_ids=tuple(episode.track_ids),
-            missing=tuple(episode.missing),
-            started_at=episode.started_at,
-            raised_at=episode.raised_at,
-            ended_at=ended_at,
-            end_reason=episode.end_reason if kind is EventKind.END else None,
-            time=t,
-            confidence=episode.confidence(),
-            box=(x1, y1, x2, y2),
-        )
 
 
 def _drop_other_workers_evidence(record: _Record, met: float) -> None:
