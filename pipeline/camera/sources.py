@@ -127,7 +127,8 @@ class VideoFileSource:
         image = self._read_image()
         if image is None:
             if self._index == 0:
-                raise SourceError(f"{self._path}: not one frame could be decoded")
+                reason = "not one frame decodes"
+                raise SourceError(f"{self._path}: cannot be decoded as a video ({reason})")
             if not self._loop:
                 return None
             self._pts_offset = self._index / self.fps

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.analytics import ClassRoles
@@ -149,9 +150,18 @@ def test_camera_process_rides_out_a_server_restart(camera_run, rtsp_server):
     assert not any(PASSWORD in message for message in run.messages)
 
 
-def test_undecodable_file_ends_the_process_with_exit_code_source(camera_run, tmp_path):
-    bad = tmp_path / "bad.mp4"
-    bad.write_bytes(os.urandom(50_000))
+# Noise no demuxer recognises; a Y4M header whose only frame is cut short (it opens, but no
+# frame decodes). Fixed bytes: random ones are now and then probed as some format (h263).
+UNDECODABLE = {
+    "bad.mp4": np.random.default_rng(0).bytes(50_000),
+    "cut.y4m": b"YUV4MPEG2 W64 H48 F25:1 C420jpeg\nFRAME\n" + b"\x80" * 100,
+}
+
+
+@pytest.mark.parametrize("name", UNDECODABLE)
+def test_undecodable_file_ends_the_process_with_exit_code_source(camera_run, tmp_path, name):
+    bad = tmp_path / name
+    bad.write_bytes(UNDECODABLE[name])
     run = camera_run({"kind": "file", "path": str(bad)})
     run.process.join(20)
     assert run.process.exitcode == ExitCode.SOURCE
