@@ -173,10 +173,10 @@ class ViolationRules(Frozen):
         1.0, ge=0, le=600, title="Seconds outside every zone before a person counts as gone"
     )
     lost_grace_s: float = Field(
-        3.0, ge=0, le=600, title="Seconds a track may be unseen before its violation ends"
+        4.0, ge=0, le=600, title="Seconds a track may be unseen before its violation ends"
     )
     takeover_s: float = Field(
-        3.0, ge=0, le=600, title="A new track within this time of a lost one may take its place"
+        4.0, ge=0, le=600, title="A new track within this time of a lost one may take its place"
     )
     takeover_iou: float = Field(
         0.3, gt=0, le=1, title="Least IoU between the new box and the lost track's predicted box"

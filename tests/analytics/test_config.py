@@ -41,7 +41,7 @@ def test_defaults():
     assert config.default_require == (PpeItem.HELMET, PpeItem.VEST)
     rules = config.rules
     assert (rules.min_violation_s, rules.clear_s, rules.cooldown_s, rules.rearm_s) == (3, 2, 30, 10)
-    assert (rules.lost_grace_s, rules.takeover_s, rules.takeover_iou) == (3, 3, 0.3)
+    assert (rules.lost_grace_s, rules.takeover_s, rules.takeover_iou) == (4, 4, 0.3)
     assert rules.takeover_distance == 1.0
 
 
