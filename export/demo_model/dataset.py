@@ -21,6 +21,11 @@ from pipeline.infer.letterbox import Letterbox
 from pipeline.synthetic import FrameTruth, WorksiteScene
 
 TRAIN_SEED_LIMIT = 10_000
+# Training may draw a share of its samples from compliance scenes (WorksiteScene(compliance=
+# True): workers without a hard hat or vest next to a hard hat on a crate and a vest-coloured
+# tarp, crossings, walks behind a cabin), from seeds COMPLIANCE_SEEDS only: the alert bench's
+# scenes (seeds 777, 1234 and 4242 and the two after each) are not among them.
+COMPLIANCE_SEEDS = range(5_000, TRAIN_SEED_LIMIT)
 PERSON, HELMET, VEST = (CLASS_NAMES.index(name) for name in ("person", "helmet", "vest"))
 # 16:9 sources fill rows 70..250 of the square input; training batches of such frames keep
 # rows WIDE_TOP..WIDE_TOP+WIDE_ROWS only (the content and a strip of padding), which saves
@@ -108,13 +113,13 @@ class SceneCache:
 
     def __init__(self, capacity: int = 48) -> None:
         self.capacity = capacity
-        self._scenes: OrderedDict[tuple[int, int, int], WorksiteScene] = OrderedDict()
+        self._scenes: OrderedDict[tuple[int, int, int, bool], WorksiteScene] = OrderedDict()
 
-    def get(self, seed: int, width: int, height: int) -> WorksiteScene:
-        key = (seed, width, height)
+    def get(self, seed: int, width: int, height: int, compliance: bool = False) -> WorksiteScene:
+        key = (seed, width, height, compliance)
         scene = self._scenes.pop(key, None)
         if scene is None:
-            scene = WorksiteScene(seed=seed, width=width, height=height)
+            scene = WorksiteScene(seed=seed, width=width, height=height, compliance=compliance)
         self._scenes[key] = scene
         while len(self._scenes) > self.capacity:
             self._scenes.popitem(last=False)
@@ -128,21 +133,29 @@ SQUARE_WEIGHTS = (0.3, 0.15, 0.1, 0.2, 0.1, 0.15)
 
 
 def training_sample(
-    rng: np.random.Generator, scenes: SceneCache, seed: int, wide: bool
+    rng: np.random.Generator,
+    scenes: SceneCache,
+    seed: int,
+    wide: bool,
+    compliance: bool = False,
 ) -> tuple[np.ndarray, LabelledBoxes]:
-    """One augmented sample from scene `seed`: the letterboxed image (uint8 BGR, INPUT_SIZE
-    square, or WIDE_ROWS x INPUT_SIZE when `wide`) and its boxes in that image's pixels.
+    """One augmented sample from scene `seed` (its compliance scene with `compliance`): the
+    letterboxed image (uint8 BGR, INPUT_SIZE square, or WIDE_ROWS x INPUT_SIZE when `wide`)
+    and its boxes in that image's pixels.
 
     Augmentations: frame size, zoom crops (larger objects), portrait crops (other aspect
     ratios, square batches only), horizontal flips and JPEG compression.
     """
     if not 0 <= seed < TRAIN_SEED_LIMIT:
         raise ValueError(f"training seeds are 0..{TRAIN_SEED_LIMIT - 1}, got {seed}")
+    if compliance and seed not in COMPLIANCE_SEEDS:
+        first, last = COMPLIANCE_SEEDS[0], COMPLIANCE_SEEDS[-1]
+        raise ValueError(f"compliance scenes for training are seeds {first}..{last}, got {seed}")
     # A scene keeps one frame size per batch kind, so the scene cache serves most samples.
     sizes, weights = (WIDE_SIZES, WIDE_WEIGHTS) if wide else (SQUARE_SIZES, SQUARE_WEIGHTS)
     size_rng = np.random.default_rng([seed, int(wide)])
     width, height = sizes[int(size_rng.choice(len(sizes), p=weights))]
-    scene = scenes.get(seed, width, height)
+    scene = scenes.get(seed, width, height, compliance)
     frame, truth = scene.render(int(rng.integers(0, 30_000)))
     labels = label_truth(truth, TRAINING_RULES, 1.0)  # sizes are checked after the letterbox
 

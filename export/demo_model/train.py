@@ -22,7 +22,13 @@ import numpy as np
 import torch
 
 from export.demo_model import DEFAULT_ONNX
-from export.demo_model.dataset import TRAIN_SEED_LIMIT, LabelledBoxes, SceneCache, training_sample
+from export.demo_model.dataset import (
+    COMPLIANCE_SEEDS,
+    TRAIN_SEED_LIMIT,
+    LabelledBoxes,
+    SceneCache,
+    training_sample,
+)
 from export.demo_model.loss import Targets, detection_loss
 from export.demo_model.model import PPEDetector, anchor_points, decode_boxes, flatten_outputs
 from export.demo_model.onnx_export import export_onnx
@@ -35,9 +41,10 @@ WIDTHS = (16, 32, 48, 64, 96)
 class BatchMaker:
     """Builds batch `step` from (seed, step) alone; scenes are cached across steps."""
 
-    def __init__(self, seed: int, batch_size: int) -> None:
+    def __init__(self, seed: int, batch_size: int, compliance_share: float = 0.0) -> None:
         self.seed = seed
         self.batch_size = batch_size
+        self.compliance_share = compliance_share
         self.scenes = SceneCache(capacity=160)
 
     def __call__(self, step: int) -> tuple[torch.Tensor, Targets]:
@@ -45,10 +52,15 @@ class BatchMaker:
         wide = step % 4 != 0  # three batches in four use only 16:9 frames, cropped (dataset)
         # Scenes slide through the training seeds: each is used for a few dozen samples.
         base = (step // 4) % (TRAIN_SEED_LIMIT - 64)
+        compliance_base = COMPLIANCE_SEEDS[(step // 4) % (len(COMPLIANCE_SEEDS) - 16)]
         images, labels = [], []
         for _ in range(self.batch_size):
-            scene_seed = base + int(rng.integers(0, 64))
-            image, boxes = training_sample(rng, self.scenes, scene_seed, wide)
+            # (No draw without compliance scenes: batches stay those of earlier versions.)
+            if self.compliance_share and rng.random() < self.compliance_share:
+                scene_seed, compliance = compliance_base + int(rng.integers(0, 16)), True
+            else:
+                scene_seed, compliance = base + int(rng.integers(0, 64)), False
+            image, boxes = training_sample(rng, self.scenes, scene_seed, wide, compliance)
             images.append(image)
             labels.append(boxes)
         rgb = np.stack([cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for image in images])
@@ -101,7 +113,13 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
 
 
 def train(
-    steps: int, batch_size: int, seed: int, peak_lr: float, output: Path, checkpoint: Path
+    steps: int,
+    batch_size: int,
+    seed: int,
+    peak_lr: float,
+    output: Path,
+    checkpoint: Path,
+    compliance_share: float = 0.0,
 ) -> PPEDetector:
     torch.manual_seed(seed)
     model = PPEDetector(widths=WIDTHS)
@@ -117,7 +135,7 @@ def train(
         lr=peak_lr,
         betas=(0.9, 0.99),
     )
-    make_batch = BatchMaker(seed, batch_size)
+    make_batch = BatchMaker(seed, batch_size, compliance_share)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         pending: Future[tuple[torch.Tensor, Targets]] = prefetch.submit(make_batch, 0)
@@ -168,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--compliance-share",
+        type=float,
+        default=0.0,
+        help="share of samples from compliance scenes (dataset.COMPLIANCE_SEEDS)",
+    )
     parser.add_argument("--output", type=Path, default=Path(DEFAULT_ONNX), help="ONNX file")
     parser.add_argument(
         "--checkpoint",
@@ -179,7 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(message)s")
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
-    train(args.steps, args.batch, args.seed, args.lr, args.output, args.checkpoint)
+    if not 0.0 <= args.compliance_share <= 1.0:
+        parser.error(f"--compliance-share must be between 0 and 1, got {args.compliance_share}")
+    train(
+        args.steps,
+        args.batch,
+        args.seed,
+        args.lr,
+        args.output,
+        args.checkpoint,
+        args.compliance_share,
+    )
     return 0
 
 

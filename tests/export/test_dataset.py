@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from export.demo_model.dataset import (
+    COMPLIANCE_SEEDS,
     EVALUATION_RULES,
     HELMET,
     PERSON,
@@ -83,6 +84,19 @@ def test_training_samples_are_letterboxed_and_reproducible(wide: bool) -> None:
 def test_training_refuses_evaluation_seeds() -> None:
     with pytest.raises(ValueError, match="training seeds"):
         training_sample(np.random.default_rng(0), SceneCache(), TRAIN_SEED_LIMIT, False)
+
+
+def test_compliance_samples_come_from_their_own_seeds_and_differ_from_plain_ones() -> None:
+    scenes = SceneCache()
+    seed = COMPLIANCE_SEEDS[0]
+    plain = training_sample(np.random.default_rng(1), scenes, seed, True)
+    scripted = training_sample(np.random.default_rng(1), scenes, seed, True, compliance=True)
+    again = training_sample(np.random.default_rng(1), scenes, seed, True, compliance=True)
+    assert np.array_equal(scripted[0], again[0])
+    assert not np.array_equal(plain[0], scripted[0])
+    for bench_seed in (777, 1234, 4242):  # the alert bench's scenes are never trained on
+        with pytest.raises(ValueError, match="compliance scenes for training"):
+            training_sample(np.random.default_rng(0), scenes, bench_seed, True, compliance=True)
 
 
 def test_evaluation_uses_only_held_out_seeds() -> None:
